@@ -144,10 +144,11 @@ const seeded = join(sea, base, "bin", "node");
 // runtime needs and drops 18 MB of symbols; lintian flags unstripped binaries).
 // Refreshed whenever the pinned package's binary changes.
 const stamp = join(sea, base, "bin", "node.source");
-const srcId = `${nodeVersion} ${statSync(node24).size} ${statSync(node24).mtimeMs}`;
+const stripArgs = ["--strip-unneeded", "--remove-section=.comment"];
+const srcId = `${nodeVersion} ${statSync(node24).size} ${statSync(node24).mtimeMs} strip ${stripArgs.join(" ")}`;
 if (!existsSync(seeded) || !existsSync(stamp) || readFileSync(stamp, "utf8") !== srcId) {
   rmSync(seeded, { force: true });
-  const s = spawnSync("strip", ["--strip-unneeded", "-o", seeded, node24], { stdio: "inherit" });
+  const s = spawnSync("strip", [...stripArgs, "-o", seeded, node24], { stdio: "inherit" });
   if (s.status !== 0) {
     log("strip not available or failed: embedding the unstripped node binary");
     copyFileSync(node24, seeded);
