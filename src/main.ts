@@ -4,22 +4,12 @@
 // a symlink; user arguments start at argv[2] both there and under node.
 import path from 'node:path';
 import { NODE_VERSION, VERSION } from './version.js';
+import { modeFor } from './dispatch.js';
 
 const USAGE = `usage: chronos daemon [options]     run the D-Bus daemon (same as chronosd-dbus)
        chronos ctl <command> [...]  talk to the daemon (same as chronos-ctl)
        chronos --version
 `;
-
-export function modeFor(argv0: string, args: string[]): { mode: 'daemon' | 'ctl' | 'usage' | 'version'; args: string[] } {
-  const name = path.basename(argv0).replace(/\.(c?js|exe)$/, '');
-  if (name === 'chronosd-dbus' || name === 'chronosd') return { mode: 'daemon', args };
-  if (name === 'chronos-ctl') return { mode: 'ctl', args };
-  const [first, ...rest] = args;
-  if (first === 'daemon') return { mode: 'daemon', args: rest };
-  if (first === 'ctl') return { mode: 'ctl', args: rest };
-  if (first === '--version' || first === 'version') return { mode: 'version', args: rest };
-  return { mode: 'usage', args };
-}
 
 async function main(): Promise<number> {
   // Under plain node, argv0 is "node": the script's own name (argv[1]) decides then.

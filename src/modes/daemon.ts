@@ -13,6 +13,7 @@ import { BUS_NAME } from '../dbus/interface.js';
 import { busAddress, busStream, chooseBus, connectBus, type BusKind } from '../dbus/bus.js';
 import { NODE_VERSION, VERSION } from '../version.js';
 import { runCitty, UsageError, type Exit } from './cli-runtime.js';
+import { lockTickFile } from './tick-lock.js';
 
 /** Exit codes of the daemon, documented in README and chronosd-dbus(8). */
 export const DAEMON_EXIT = {
@@ -79,6 +80,11 @@ async function serve(file: TickFile, address: string, busLabel: string): Promise
       throw new DaemonExit(DAEMON_EXIT.tickFile, `refusing to start: tick file ${err.message}; it was left untouched`);
     }
     throw new DaemonExit(DAEMON_EXIT.tickFile, `cannot prepare tick file ${file.path}: ${(err as Error).message}`);
+  }
+  try {
+    await lockTickFile(file.path);
+  } catch (err) {
+    throw new DaemonExit(DAEMON_EXIT.tickFile, `refusing to start: ${(err as Error).message}`);
   }
 
   let bus: MessageBus;
