@@ -259,7 +259,9 @@ export class ChronosClient {
           if (err && typeof err.type === 'string') {
             fail(new ChronosError(codeForDBusError(err.type), err.text ?? err.type, err.type));
           } else {
-            fail(new ChronosError('NotRunning', String(err?.message ?? err).split('\n')[0] as string));
+            // No D-Bus error: the connection is gone, or dbus-next refused to marshal the call.
+            const text = String(err?.message ?? err).split('\n')[0] as string;
+            fail(new ChronosError(this.closed || /closed/i.test(text) ? 'NotRunning' : 'InvalidArgument', text));
           }
         },
       );
