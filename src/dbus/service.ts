@@ -25,6 +25,7 @@ import {
   type ErrorName,
   type MethodName,
 } from './interface.js';
+import { attachChronosFastPath, type FastPath } from './fast/index.js';
 
 const { Message, Variant, MessageType, MessageFlag } = dbus;
 
@@ -77,6 +78,8 @@ export class ChronosService {
   private readonly wall: WallClock;
   private readonly ownUid: number;
   private readonly handler: (msg: DBusMessage) => boolean;
+  /** Hot calls and their `t` replies without dbus-next's generic codec (src/dbus/fast/). */
+  private readonly fast: FastPath | null;
   private closed = false;
 
   constructor(private readonly opts: ServiceOptions) {
@@ -86,6 +89,7 @@ export class ChronosService {
     this.ownUid = opts.ownUid ?? (typeof process.getuid === 'function' ? process.getuid() : 0);
     this.handler = (msg) => this.dispatch(msg as Call);
     this.bus.addMethodHandler(this.handler);
+    this.fast = attachChronosFastPath(this.bus, this.handler);
   }
 
   /** Stops answering: later calls fall to dbus-next's default (UnknownMethod). */
@@ -107,6 +111,7 @@ export class ChronosService {
 
   private reply(call: Call, signature: string, body: unknown[]): void {
     if (call.flags & MessageFlag.NO_REPLY_EXPECTED) return;
+    if (signature === 't' && this.fast?.sendReturnT(call, body[0] as bigint)) return;
     this.send(Message.newMethodReturn(call, signature, body));
   }
 

@@ -28,6 +28,18 @@ export class WallClock {
 
   constructor(private readonly time: TimeSources = systemTime) {}
 
+  /**
+   * Anchors at a millisecond edge of the wall clock (waits for the next one, under 1 ms), so
+   * the sub-millisecond digits start out right instead of at zero.
+   */
+  calibrate(): void {
+    const start = this.time.wallMs();
+    let wall = start;
+    for (let spins = 0; wall === start && spins < 10_000_000; spins++) wall = this.time.wallMs();
+    this.anchorWall = BigInt(wall) * MS;
+    this.anchorMono = this.time.monoNs();
+  }
+
   /** UTC nanoseconds since the epoch, non-decreasing across calls. */
   nowNs(): bigint {
     const wall = BigInt(this.time.wallMs()) * MS;

@@ -8,6 +8,7 @@ import type { MessageBus } from 'dbus-next';
 import { defineCommand } from 'citty';
 import { Clock } from '../engine/clock.js';
 import { TickFile, TickFileCorruptError } from '../engine/tick-file.js';
+import { WallClock } from '../engine/wall-clock.js';
 import { ChronosService } from '../dbus/service.js';
 import { BUS_NAME } from '../dbus/interface.js';
 import { busAddress, busStream, chooseBus, connectBus, type BusKind } from '../dbus/bus.js';
@@ -102,9 +103,12 @@ async function serve(file: TickFile, address: string, busLabel: string): Promise
   process.stdout.on('error', () => {
     // stdout closed (journal gone): events still go out as signals.
   });
+  const wallClock = new WallClock();
+  wallClock.calibrate();
   const service = new ChronosService({
     bus,
     clock,
+    wallClock,
     version: VERSION,
     onEvent: (json) => process.stdout.write(`${json}\n`),
     onShutdown: () => void stop('Shutdown called', DAEMON_EXIT.ok),

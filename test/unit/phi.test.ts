@@ -149,6 +149,24 @@ describe('WallClock', () => {
     expect(c.nowNs()).toBe(1_001_000_000n);
   });
 
+  it('calibrate anchors at the next millisecond edge', () => {
+    let wall = 1000;
+    let mono = 0n;
+    const c = new WallClock({
+      wallMs: () => {
+        mono += 300_000n; // each look at the wall clock takes 0.3 ms
+        if (mono >= 700_000n) wall = 1001;
+        return wall;
+      },
+      monoNs: () => mono,
+    });
+    c.calibrate();
+    // Anchored at 1001 ms when the monotonic clock read 0.9 ms. 0.25 ms later, plus the
+    // 0.3 ms the reading itself takes, the monotonic clock reads 1.45 ms: 0.55 ms past the edge.
+    mono += 250_000n;
+    expect(c.nowNs()).toBe(1_001_550_000n);
+  });
+
   it('formats nine fractional digits', () => {
     expect(formatUtcNs(new WallClock().nowNs())).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{9}Z$/);
   });
