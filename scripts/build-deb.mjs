@@ -18,7 +18,7 @@ import {
   chmodSync, copyFileSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync,
   rmSync, statSync, symlinkSync, utimesSync, writeFileSync,
 } from "node:fs";
-import { dirname, join, relative } from "node:path";
+import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { gzipSync, constants as zc } from "node:zlib";
 import { createHash } from "node:crypto";
@@ -43,7 +43,7 @@ function run(cmd, argv, opts = {}) {
 const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8"));
 const debVersion = process.env.CHRONOS_DEB_VERSION || `${pkg.version}-1`;
 if (!/^[0-9][A-Za-z0-9.+~]*-[A-Za-z0-9.+~]+$/.test(debVersion)) fail(`bad Debian version '${debVersion}' (want UPSTREAM-REVISION)`);
-const outDir = join(root, process.env.CHRONOS_DEB_OUTDIR || "dist");
+const outDir = resolve(root, process.env.CHRONOS_DEB_OUTDIR || "dist");
 const compress = process.env.CHRONOS_DEB_COMPRESS || "xz";
 const binary = join(root, "dist", "chronos");
 
