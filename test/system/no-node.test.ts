@@ -116,4 +116,33 @@ kill "$(cat /tmp/bus.pid)"
     // The tick survived the daemon's restart (the second daemon ran under the neutral name).
     expect(nums[2]).toBe(nums[1]);
   });
+
+  it('installs and purges without a running systemd (a chroot or image build)', () => {
+    const deb = ensureDeb();
+    const fresh = unpackRootfs('bookworm');
+    try {
+      const name = path.basename(deb);
+      spawnSync('cp', [deb, path.join(fresh.root, 'root', name)]);
+      const saved = root;
+      root = fresh.root;
+      try {
+        const install = inside(`apt-get install -y --no-install-recommends /root/${name}`);
+        expect(install.status, install.stdout + install.stderr).toBe(0);
+        const after = inside(
+          'id -u chronos && test -L /etc/systemd/system/multi-user.target.wants/chronosd.service && echo enabled; ' +
+            'chronos-ctl version',
+        );
+        expect(after.status, after.stdout + after.stderr).toBe(0);
+        expect(after.stdout).toContain('enabled');
+        expect(after.stdout).toContain(PKG_VERSION);
+        const purge = inside('apt-get purge -y chronos && ! test -e /lib/systemd/system/chronosd.service && ! test -L /etc/systemd/system/multi-user.target.wants/chronosd.service && echo clean');
+        expect(purge.status, purge.stdout + purge.stderr).toBe(0);
+        expect(purge.stdout).toContain('clean');
+      } finally {
+        root = saved;
+      }
+    } finally {
+      rmSync(fresh.dir, { recursive: true, force: true });
+    }
+  });
 });

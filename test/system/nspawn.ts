@@ -48,7 +48,7 @@ function must(cmd: string, args: string[], opts?: Parameters<typeof sh>[2]): Run
 
 /** .cache/rootfs/<release>.tar, built by scripts/rootfs.sh when missing. */
 export function ensureRootfs(release: Release): string {
-  const tar = path.join(CACHE, 'rootfs', `${release}.tar`);
+  const tar = path.join(process.env.CHRONOS_ROOTFS_CACHE || path.join(CACHE, 'rootfs'), `${release}.tar`);
   if (!existsSync(tar)) {
     log(`building the ${release} rootfs (scripts/rootfs.sh, about a minute)`);
     must('sh', [path.join(ROOT, 'scripts', 'rootfs.sh'), release]);

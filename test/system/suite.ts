@@ -155,6 +155,16 @@ export function defineSystemSuite(release: Release): void {
       expect(ping.status, ping.stderr).toBe(0);
     });
 
+    it('an unprivileged user receives EventLogged (chronos-ctl watch)', () => {
+      const r = ct().sh(
+        'chronos-ctl watch >/tmp/watch.out 2>&1 & w=$!; sleep 1; ' +
+          'chronos-ctl log WATCH-AGENT observe ok signal >/dev/null; sleep 1; kill $w; cat /tmp/watch.out',
+        { user: USER },
+      );
+      expect(r.stdout).toContain('WATCH-AGENT');
+      last = tick();
+    });
+
     it("an unprivileged user's shutdown exits 4 and the daemon keeps running", () => {
       const pid = mainPid();
       const r = ctl(['shutdown'], USER);
