@@ -12,6 +12,8 @@
 //
 // None of these functions throws on any input.
 
+import * as validators from 'dbus-next/lib/validators.js';
+
 /** 'l': little endian. dbus-next reads every other byte as big endian. */
 export const LITTLE_ENDIAN = 0x6c;
 export const METHOD_CALL = 1;
@@ -153,6 +155,10 @@ export function decodeHotCall(buf: Buffer, off: number, len: number): HotCall | 
   if (p !== end || path === undefined || member === undefined) return null;
   // dbus-next treats empty strings as absent header fields; so do we, by not taking them.
   if (path === '' || member === '' || iface === '' || destination === '' || sender === '') return null;
+  // dbus-next's Message constructor rejects (drops, with an 'error' event) invalid names.
+  if (!valid(path, validPath) || !valid(member, validMember)) return null;
+  if (iface !== undefined && !valid(iface, validInterface)) return null;
+  if (destination !== undefined && !valid(destination, validBusName)) return null;
   return {
     type: METHOD_CALL,
     flags: buf[off + 2] as number,
@@ -165,6 +171,26 @@ export function decodeHotCall(buf: Buffer, off: number, len: number): HotCall | 
     signature: '',
     body: [],
   };
+}
+
+/** dbus-next's validators, each remembering the last string it passed (calls repeat them). */
+function cachedValidator(test: (s: string) => boolean): { last: string | null; test: (s: string) => boolean } {
+  return { last: null, test };
+}
+const validPath = cachedValidator(validators.isObjectPathValid);
+const validMember = cachedValidator(validators.isMemberNameValid);
+const validInterface = cachedValidator(validators.isInterfaceNameValid);
+const validBusName = cachedValidator(validators.isBusNameValid);
+function valid(s: string, v: { last: string | null; test: (s: string) => boolean }): boolean {
+  if (s === v.last) return true;
+  let ok = false;
+  try {
+    ok = v.test(s) === true;
+  } catch {
+    ok = false;
+  }
+  if (ok) v.last = s;
+  return ok;
 }
 
 const MAX_U64 = 0xffffffffffffffffn;

@@ -21,3 +21,10 @@ declare module 'dbus-next/lib/marshall-compat.js' {
   export function messageToJsFmt<T extends object>(msg: T): T & { body: unknown[]; signature: string };
   export function marshallMessage(msg: object): [Buffer, number[]];
 }
+
+declare module 'dbus-next/lib/validators.js' {
+  export function isBusNameValid(name: unknown): boolean;
+  export function isObjectPathValid(path: unknown): boolean;
+  export function isInterfaceNameValid(name: unknown): boolean;
+  export function isMemberNameValid(name: unknown): boolean;
+}
