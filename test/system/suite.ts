@@ -193,6 +193,12 @@ export function defineSystemSuite(release: Release): void {
       await new Promise((res) => setTimeout(res, 2_500));
       expect(active()).toBe('inactive');
       expect(ct().ok(['systemctl', 'show', '-p', 'Result', '--value', UNIT]).trim()).toBe('success');
+      // With the name free, the policy still refuses it to an unprivileged user.
+      const own = ct().exec(
+        ['dbus-send', '--system', '--print-reply', '--dest=org.freedesktop.DBus', '/org/freedesktop/DBus', 'org.freedesktop.DBus.RequestName', `string:${BUS_NAME}`, 'uint32:4'],
+        { user: USER },
+      );
+      expect(own.stderr).toMatch(/AccessDenied|not allowed to own/);
       // Bus activation: an unprivileged call starts it through systemd, and the
       // tick goes on from where it was (next() checks it exceeds every earlier one).
       const before = last;
