@@ -157,8 +157,11 @@ export function defineSystemSuite(release: Release): void {
 
     it('an unprivileged user receives EventLogged (chronos-ctl watch)', () => {
       const r = ct().sh(
-        'chronos-ctl watch >/tmp/watch.out 2>&1 & w=$!; sleep 1; ' +
-          'chronos-ctl log WATCH-AGENT observe ok signal >/dev/null; sleep 1; kill $w; cat /tmp/watch.out',
+        // Log until the watcher has seen one (it may take a moment to subscribe), 30 s at most.
+        'chronos-ctl watch >/tmp/watch.out 2>&1 & w=$!; i=0; ' +
+          'while [ $i -lt 60 ] && ! grep -q WATCH-AGENT /tmp/watch.out; do ' +
+          'chronos-ctl log WATCH-AGENT observe ok signal >/dev/null; sleep 0.5; i=$((i+1)); done; ' +
+          'kill $w; cat /tmp/watch.out',
         { user: USER },
       );
       expect(r.stdout).toContain('WATCH-AGENT');
