@@ -10,7 +10,7 @@
 //   --write / --no-write   force / suppress updating BENCHMARKS.md (results JSON is always written)
 //   --profile DIR      run the daemons with --cpu-prof, profiles into DIR
 //   --keep             keep the temporary folder (bus socket, tick files, logs)
-//   --skip-jitless, --skip-client, --skip-cli, --skip-memory   leave a section out
+//   --skip-jitless, --skip-stock, --skip-client, --skip-cli, --skip-memory   leave a section out
 //
 // What runs (see issue 4 and ../shared/NOTES.md section 9):
 //   - a private dbus-daemon (own config, --address=unix:path=<tmp>/bus); the host buses are never used
@@ -288,6 +288,10 @@ const modes = {
   jit: { nodeOptions: "", tickFile: path.join(work, "state-jit", "tick"), calls: 0n, starts: 0 },
   jitless: { nodeOptions: "--jitless", tickFile: path.join(work, "state-jitless", "tick"), calls: 0n, starts: 0 },
   memory: { nodeOptions: "", tickFile: path.join(work, "state-memory", "tick"), calls: 0n, starts: 0 },
+  // The same daemon with its fast path switched off (CHRONOS_FAST_PATH=0): stock dbus-next for
+  // every message. Measured in the same rounds to show what the fast path gains.
+  stock: { nodeOptions: "", env: { CHRONOS_FAST_PATH: "0" }, tickFile: path.join(work, "state-stock", "tick"), calls: 0n, starts: 0 },
+  stockJitless: { nodeOptions: "--jitless", env: { CHRONOS_FAST_PATH: "0" }, tickFile: path.join(work, "state-stock-jitless", "tick"), calls: 0n, starts: 0 },
 };
 const failures = [];
 const check = (ok, what) => {
@@ -300,7 +304,7 @@ const check = (ok, what) => {
 
 async function startDaemon(mode) {
   const m = modes[mode];
-  const env = { ...baseEnv };
+  const env = { ...baseEnv, ...(m.env ?? {}) };
   const nodeArgs = [];
   if (m.nodeOptions) env.NODE_OPTIONS = m.nodeOptions;
   if (PROFILE_DIR) nodeArgs.push("--cpu-prof", `--cpu-prof-dir=${path.resolve(PROFILE_DIR)}`, `--cpu-prof-name=${mode}-${m.starts}-${Date.now()}.cpuprofile`);
@@ -417,16 +421,21 @@ async function runClient(mode) {
 
 // ---------------------------------------------------------------------------------------------
 // Measurement.
-const R = { echo: {}, jit: {}, jitless: {}, ratio: { jit: {}, jitless: {} }, client: { one: [], get: [], inflight: [], ratioOne: [], ratioGet: [] }, fdatasync: [] };
+const R = { echo: {}, jit: {}, jitless: {}, stock: {}, stockJitless: {}, ratio: { jit: {}, jitless: {}, stock: {}, stockJitless: {} }, client: { one: [], get: [], inflight: [], ratioOne: [], ratioGet: [] }, fdatasync: [] };
 for (const q of QUEUES) {
   R.echo[q] = [];
   R.jit[q] = [];
   R.jitless[q] = [];
+  R.stock[q] = [];
+  R.stockJitless[q] = [];
   R.ratio.jit[q] = [];
   R.ratio.jitless[q] = [];
+  R.ratio.stock[q] = [];
+  R.ratio.stockJitless[q] = [];
 }
 const skip = {
   jitless: flag("--skip-jitless") || !haveDaemon,
+  stock: flag("--skip-stock") || !haveDaemon,
   client: flag("--skip-client") || !haveDaemon || !libBundle,
   cli: flag("--skip-cli") || !haveDaemon,
   memory: flag("--skip-memory") || !haveDaemon,
@@ -485,11 +494,30 @@ for (let round = 1; round <= ROUNDS; round++) {
     }
     await stopDaemon(d, "jitless");
   }
+  if (!skip.stock) {
+    for (const [mode, queues] of [
+      ["stock", QUEUES],
+      ["stockJitless", [100]],
+    ]) {
+      const d = await startDaemon(mode);
+      await spam(BUS_NAME, msgOurs, 2000, 10);
+      modes[mode].calls += 2000n;
+      for (const q of queues) {
+        const r = await spam(BUS_NAME, msgOurs, SPAM_COUNT[q], q);
+        modes[mode].calls += BigInt(SPAM_COUNT[q]);
+        R[mode][q].push(r);
+        R.ratio[mode][q].push(r / echoRates[q]);
+      }
+      await stopDaemon(d, mode);
+    }
+  }
   R.fdatasync.push(fdatasyncRate());
   const fmt = (q) =>
     `q${q} C ${Math.round(echoRates[q])}` +
     (haveDaemon ? ` ours ${R.ratio.jit[q].at(-1).toFixed(2)}` : "") +
-    (!skip.jitless ? ` jitless ${R.ratio.jitless[q].at(-1).toFixed(2)}` : "");
+    (!skip.jitless ? ` jitless ${R.ratio.jitless[q].at(-1).toFixed(2)}` : "") +
+    (!skip.stock ? ` stock ${R.ratio.stock[q].at(-1).toFixed(2)}` : "") +
+    (!skip.stock && q === 100 ? ` stock-jitless ${R.ratio.stockJitless[q].at(-1).toFixed(2)}` : "");
   log(`round ${round}/${ROUNDS}: ${QUEUES.map(fmt).join(" | ")}${!skip.client ? ` | client get ${R.client.ratioGet.at(-1).toFixed(2)} next ${R.client.ratioOne.at(-1).toFixed(2)}` : ""} | fdatasync ${Math.round(R.fdatasync.at(-1))}/s`);
 }
 
@@ -622,6 +650,10 @@ const summary = {
   jitless: med(R.jitless),
   ratioJit: med(R.ratio.jit),
   ratioJitless: med(R.ratio.jitless),
+  stock: med(R.stock),
+  stockJitless: med(R.stockJitless),
+  ratioStock: med(R.ratio.stock),
+  ratioStockJitless: med(R.ratio.stockJitless),
   clientOne: median(R.client.one),
   clientInflight: median(R.client.inflight),
   clientRatioOne: median(R.client.ratioOne),
@@ -683,9 +715,9 @@ md += `Versions: Node ${versions.node} (daemon, client and bench), dbus-next ${v
 md += `### Targets\n\n| target | goal | achieved | |\n|---|---|---|---|\n`;
 for (const t of targets) md += `| ${t.what} | ${t.target} | ${t.shown} | ${t.met === null ? "-" : t.met ? "met" : "**missed**"} |\n`;
 md += `\n### Throughput (calls/s, \`dbus-test-tool spam --message-stdin\` with a NextTick call)\n\n`;
-md += `| calls in flight | C echo (ceiling, persists nothing) | Chronos durable | ratio | Chronos --jitless | ratio |\n|---|---|---|---|---|---|\n`;
+md += `| calls in flight | C echo (ceiling, persists nothing) | Chronos durable | ratio | Chronos --jitless | ratio | stock dbus-next path (CHRONOS_FAST_PATH=0) | ratio | stock, --jitless | ratio |\n|---|---|---|---|---|---|---|---|---|---|\n`;
 for (const q of QUEUES) {
-  md += `| ${q} | ${n0(summary.echo[q])} | ${n0(summary.jit[q])} | ${r2(summary.ratioJit[q])} | ${n0(summary.jitless[q])} | ${r2(summary.ratioJitless[q])} |\n`;
+  md += `| ${q} | ${n0(summary.echo[q])} | ${n0(summary.jit[q])} | ${r2(summary.ratioJit[q])} | ${n0(summary.jitless[q])} | ${r2(summary.ratioJitless[q])} | ${n0(summary.stock[q])} | ${r2(summary.ratioStock[q])} | ${n0(summary.stockJitless[q])} | ${r2(summary.ratioStockJitless[q])} |\n`;
 }
 md += `\n### Client library, CLI, memory, size\n\n| figure | value |\n|---|---|\n`;
 md += `| client GetTick, one call at a time | ${n0(summary.clientGet)} calls/s (ratio to C spam queue 1: ${r2(summary.clientRatioGet)}) |\n`;

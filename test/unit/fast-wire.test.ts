@@ -108,7 +108,11 @@ describe('makeFeeder (dbus-next decoding, one whole message at a time)', () => {
 // A stand-in for dbus-next's MessageBus around a real socket: its connection runs dbus-next's own
 // stream parser on the socket, as lib/connection.js does after the handshake.
 function fakeBus(sock: net.Socket) {
-  const conn = Object.assign(new EventEmitter(), { stream: sock });
+  // dbus-next's connection.message(): marshal and write.
+  const conn = Object.assign(new EventEmitter(), {
+    stream: sock,
+    message: (msg: unknown) => sock.write(marshallCompat.marshallMessage(msg as object)[0]),
+  });
   dbusMessage.unmarshalMessages(sock, (raw) => conn.emit('message', new Message(marshallCompat.messageToJsFmt(raw) as never)));
   const stock: Array<{ serial: number; member?: string; type: number }> = [];
   const hot: Array<Record<string, unknown>> = [];
@@ -220,10 +224,17 @@ describe('FastPath on a socket', () => {
       ref.serial = serialBefore;
       expected.push(marshal(ref as unknown as Record<string, unknown>));
     }
-    // A stock write in the same turn keeps its place.
-    const stockBytes = Buffer.from('stock');
-    client.write(stockBytes);
+    // A stock write in the same turn keeps its place, and so do fast replies after it.
+    const stock = Message.newError({ serial: 5, sender: ':1.5' } as never, 'org.example.Error', 'text');
+    stock.serial = 150;
+    const stockBytes = marshal(stock as unknown as Record<string, unknown>);
+    (f.conn as unknown as { message: (m: unknown) => void }).message(stock);
     expected.push(stockBytes);
+    const after = { serial: 77, sender: ':1.77' };
+    expect(fp.sendReturnT(after, 99n)).toBe(true);
+    const afterRef = Message.newMethodReturn(after as never, 't', [99n]);
+    afterRef.serial = 150;
+    expected.push(marshal(afterRef as unknown as Record<string, unknown>));
     const total = Buffer.concat(expected).length;
     for (let i = 0; i < 100 && Buffer.concat(received).length < total; i++) await new Promise((res) => setTimeout(res, 10));
     expect(Buffer.concat(received)).toEqual(Buffer.concat(expected));
