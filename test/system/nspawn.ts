@@ -77,7 +77,9 @@ export function ensureDeb(): string {
     newest(path.join(ROOT, 'package.json')),
     newest(path.join(ROOT, 'dist', 'chronos')),
   );
-  if (!existsSync(deb) || statSync(deb).mtimeMs < inputs) {
+  const bin = path.join(ROOT, 'dist', 'chronos');
+  const binStale = !existsSync(bin) || statSync(bin).mtimeMs < Math.max(newest(path.join(ROOT, 'src')), newest(path.join(ROOT, 'package.json')));
+  if (!existsSync(deb) || statSync(deb).mtimeMs < inputs || binStale) {
     log('building the .deb (npm run deb)');
     const env = { ...process.env };
     delete env.CHRONOS_DEB_VERSION;
