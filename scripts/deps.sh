@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 want=${1:-run}
 
 # command-or-file:package pairs
-pkgs_run="node:nodejs npm:npm dbus-daemon:dbus-daemon dbus-send:dbus-bin"
+pkgs_run="node:nodejs npm:npm dbus-daemon:dbus-daemon dbus-send:dbus-bin strip:binutils dpkg-deb:dpkg"
 pkgs_test="gdbus:libglib2.0-bin busctl:systemd systemd-nspawn:systemd-container debootstrap:debootstrap lintian:lintian systemd-analyze:systemd setpriv:util-linux mount:mount xz:xz-utils"
 
 missing=""
