@@ -48,7 +48,7 @@ const PROFILE_DIR = opt("--profile", null);
 const KEEP = flag("--keep");
 const QUEUES = [1, 10, 100];
 // Calls per spam run, by queue depth; big enough that a run takes about a second or more.
-const SPAM_COUNT = QUICK ? { 1: 3000, 10: 10000, 100: 20000 } : { 1: 8000, 10: 25000, 100: 50000 };
+const SPAM_COUNT = QUICK ? { 1: 3000, 10: 10000, 100: 20000 } : { 1: 5000, 10: 25000, 100: 50000 };
 const CLIENT_COUNT = QUICK ? { one: 2000, inflight: 10000 } : { one: 5000, inflight: 30000 };
 const CLI_RUNS = QUICK ? 15 : 40;
 const MEMORY_CALLS = QUICK ? 200_000 : 1_000_000;
@@ -354,7 +354,7 @@ function fdatasyncRate(n = QUICK ? 500 : 1500) {
 function rssOf(pid) {
   const s = fs.readFileSync(`/proc/${pid}/status`, "utf8");
   const kb = (k) => Number((s.match(new RegExp(`^${k}:\\s+(\\d+) kB`, "m")) || [])[1]) / 1024;
-  return { rssMB: kb("VmRSS"), hwmMB: kb("VmHWM") };
+  return { rssMB: kb("VmRSS"), hwmMB: kb("VmHWM"), anonMB: kb("RssAnon"), fileMB: kb("RssFile") };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -503,8 +503,10 @@ for (let round = 1; round <= ROUNDS; round++) {
       await spam(BUS_NAME, msgOurs, 2000, 10);
       modes[mode].calls += 2000n;
       for (const q of queues) {
-        const r = await spam(BUS_NAME, msgOurs, SPAM_COUNT[q], q);
-        modes[mode].calls += BigInt(SPAM_COUNT[q]);
+        // Stock dbus-next under --jitless is slow: fewer calls keep the run short.
+        const count = mode === "stockJitless" ? Math.round(SPAM_COUNT[q] / 3) : SPAM_COUNT[q];
+        const r = await spam(BUS_NAME, msgOurs, count, q);
+        modes[mode].calls += BigInt(count);
         R[mode][q].push(r);
         R.ratio[mode][q].push(r / echoRates[q]);
       }
@@ -728,6 +730,7 @@ md += `| \`chronos-ctl tick\` wall time | ${r2(summary.ctlMs)} ms median of ${cl
 md += `| \`busctl call ... GetTick\` wall time | ${r2(summary.busctlMs)} ms median of ${cli.busctlMs.length} |\n`;
 md += `| daemon RSS idle (JIT / --jitless) | ${r2(rssIdle.jit?.rssMB)} / ${r2(rssIdle.jitless?.rssMB)} MB; fresh memory instance ${r2(memory.idle?.rssMB)} MB |\n`;
 md += `| daemon RSS after ${MEMORY_CALLS.toLocaleString("en")} NextTick calls | ${r2(memory.after?.rssMB)} MB (peak ${r2(memory.after?.hwmMB)} MB; load took ${r2(memory.loadSec)} s) |\n`;
+md += `| of which anonymous (heap) / file-backed (the Node binary's pages), idle -> after | ${r2(memory.idle?.anonMB)} -> ${r2(memory.after?.anonMB)} MB / ${r2(memory.idle?.fileMB)} -> ${r2(memory.after?.fileMB)} MB |\n`;
 md += `| daemon start to name owned (JIT / --jitless) | ${r2(median(startups.jit) * 1000)} / ${r2(median(startups.jitless) * 1000)} ms |\n`;
 md += `| dist/chronos (standalone binary) | ${sizes.binary ? `${(sizes.binary / 2 ** 20).toFixed(1)} MiB` : "not built"} |\n`;
 md += `| bundle (esbuild, unminified) | ${n0((sizes.benchBundle ?? sizes.bundle) / 1024)} KiB |\n`;

@@ -207,9 +207,11 @@ export class FastPath {
       }
       delete (stream as { read?: unknown }).read;
       stream.removeListener('readable', this.parser);
-      stream.on('readable', this.onReadable);
+      // Flowing mode: each chunk the socket reads comes straight to the framer (bytes still
+      // buffered in the stream, fewer than a header, come first, in order).
+      stream.on('data', this.onData);
+      stream.resume();
       this.active = true;
-      this.onReadable();
     };
     // Watches dbus-next's parser: read(16) answered null means it is between messages and
     // nothing of the next one has been taken from the socket.
@@ -226,11 +228,8 @@ export class FastPath {
 
   // ---- reading ---------------------------------------------------------------------------
 
-  private readonly onReadable = (): void => {
-    let chunk: Buffer | null;
-    while (!this.framer.isBroken && (chunk = this.stream.read() as Buffer | null) !== null) {
-      this.framer.push(chunk);
-    }
+  private readonly onData = (chunk: Buffer): void => {
+    this.framer.push(chunk);
   };
 
   private readonly onFrame = (buf: Buffer, off: number, len: number): void => {
