@@ -106,7 +106,6 @@ afterAll(async () => {
   if (createdUser) sh('userdel', ['chronos']);
   if (!IS_ROOT) rec.notes.push(`skipped: ${ROOT_SKIP_REASON}`);
   rec.add('calls', attempts);
-  rec.add('faults', denied);
   rec.figures['access attempts / refused'] = `${attempts} / ${denied}`;
   for (const [k, v] of Object.entries(outcomes)) rec.figures[k] = v;
   rec.figures['system user chronos'] = createdUser ? 'created for the run (useradd --system) and removed after' : 'already present';

@@ -26,7 +26,7 @@ import {
 import { Load, errorLabel, tally } from './helpers/load.js';
 import { SectionRecorder } from './helpers/report.js';
 
-const CYCLES = counts(20, 3);
+const CYCLES = counts(20, 5);
 const CLIENTS = 8;
 const rec = new SectionRecorder('bus', `dbus-daemon killed under load, ${CYCLES} times`, PROFILE, SEED);
 

@@ -34,7 +34,7 @@ import {
 import { Load, errorLabel, tally, type Outcome } from './helpers/load.js';
 import { SectionRecorder } from './helpers/report.js';
 
-const CYCLES = counts(5, 1);
+const CYCLES = counts(5, 2);
 const NOBODY = 65534;
 const rec = new SectionRecorder('disk', `disk faults while serving (daemon as uid ${NOBODY}), ${CYCLES} cycle(s) each`, PROFILE, SEED);
 

@@ -11,6 +11,7 @@ import dbus from 'dbus-next';
 import type { MessageBus } from 'dbus-next';
 import path from 'node:path';
 import { connectBus, busStream } from '../../src/dbus/bus.js';
+import { parsePhiTimestamp } from '../../src/client/index.js';
 import { BUS_NAME, ERRORS, INTERFACE, OBJECT_PATH, PROPERTIES_INTERFACE } from '../../src/dbus/interface.js';
 import {
   PROFILE,
@@ -79,13 +80,16 @@ interface Stats {
   logged: number;
   /** Where the advancing calls came from: replied, sent with no reply expected, CLI tools. */
   advancedBy: Record<string, number>;
+  /** Ticks handed out in replies (NextTick, stamps, log records), to find repeats. */
+  ticks: Set<bigint>;
+  repeated: number;
   byCat: Record<string, number>;
   byError: Record<string, number>;
   anomalies: number;
   samples: string[];
 }
 
-const newStats = (): Stats => ({ sent: 0, replies: 0, errors: 0, noReply: 0, advanced: 0, logged: 0, advancedBy: {}, byCat: {}, byError: {}, anomalies: 0, samples: [] });
+const newStats = (): Stats => ({ sent: 0, replies: 0, errors: 0, noReply: 0, advanced: 0, logged: 0, advancedBy: {}, ticks: new Set(), repeated: 0, byCat: {}, byError: {}, anomalies: 0, samples: [] });
 
 const summary = (c: Case) =>
   `${c.cat} ${c.path} ${c.iface ?? '(no interface)'}.${c.member}(${c.signature}) ${JSON.stringify(c.body, (_k, v: unknown) =>
@@ -136,6 +140,9 @@ async function exec(b: MessageBus, c: Case, s: Stats): Promise<void> {
     if (c.advances) {
       s.advanced++;
       tally(s.advancedBy, `replied ${c.member}`);
+      const t = tickOf(c.member, reply?.body ?? []);
+      if (s.ticks.has(t)) s.repeated++;
+      s.ticks.add(t);
     }
     if (c.logs) s.logged++;
   } catch (err) {
@@ -150,6 +157,12 @@ async function exec(b: MessageBus, c: Case, s: Stats): Promise<void> {
   } finally {
     clearTimeout(timer);
   }
+}
+
+function tickOf(member: string, body: unknown[]): bigint {
+  if (member === 'NextTick') return body[0] as bigint;
+  const text = member === 'LogEvent' ? (JSON.parse(body[0] as string) as { timestamp: string }).timestamp : (body[0] as string);
+  return parsePhiTimestamp(text).tick;
 }
 
 async function runMany(b: MessageBus, gen: Generator, n: number, s: Stats): Promise<void> {
@@ -269,6 +282,7 @@ describe('hostile input', () => {
     expect(await daemon.serving, daemon.stderr()).toBe(true);
     conn = await connectBus(bus!.address);
     const pid = daemon.pid;
+    const rssAtStart = rssKiB(pid);
 
     // Warm-up with the same mix (another seed), so the baseline holds what the mix needs.
     const warm = newStats();
@@ -321,12 +335,12 @@ describe('hostile input', () => {
     const stderrLines = daemon.stderr().trim().split('\n').length;
 
     const total = warm.sent + s.sent;
+    const inRange = [...s.ticks].filter((t) => t <= tickStart || t >= tickEnd).length;
     rec.add('hostile', total);
-    rec.add('calls', total + 2);
-    rec.add('faults', total);
-    rec.add('acked', Number(tickEnd - tickStart));
+    rec.add('calls', total + 3);
+    rec.add('acked', s.ticks.size + warm.ticks.size + 3);
     rec.add('crashes', alive ? 0 : 1);
-    rec.add('repeated', 0);
+    rec.add('repeated', s.repeated + warm.repeated);
     rec.max('rssGrowth', growth);
     Object.assign(rec.figures, {
       'hostile calls (warm-up + measured + over-the-limit + CLI)': `${total} (${warm.sent} + ${s.sent - 1 - clis.length} + 1 + ${clis.length})`,
@@ -341,7 +355,9 @@ describe('hostile input', () => {
       'valid advancing calls by kind': s.advancedBy,
       'events logged (stdout lines) / valid LogEvent calls': `${linesEnd - linesStart - 0} / ${s.logged}`,
       'daemon stderr lines (startup line only)': stderrLines,
-      'RSS before / peak / after, KiB': `${rssBefore} / ${rssPeak} / ${rssAfter}`,
+      'ticks handed out in replies (measured run) / repeated / outside the run': `${s.ticks.size} / ${s.repeated} / ${inRange}`,
+      'RSS at start (before the warm-up), KiB': rssAtStart,
+      'RSS before / peak / after (the measured run), KiB': `${rssBefore} / ${rssPeak} / ${rssAfter}`,
       'RSS growth after / before': Math.round(growth * 1000) / 1000,
       'generated calls per second': Math.round((s.sent / genMs) * 1000),
     });
@@ -356,6 +372,8 @@ describe('hostile input', () => {
     expect(s.anomalies + warm.anomalies).toBe(0);
     expect(dropped).toBe(true);
     expect(tickEnd - tickStart - 1n).toBe(BigInt(s.advanced));
+    expect(s.repeated + warm.repeated).toBe(0);
+    expect(inRange).toBe(0);
     expect(linesEnd - linesStart).toBe(s.logged);
     expect(stderrLines).toBe(1);
     expect(s.sent).toBeGreaterThanOrEqual(10_000);

@@ -27,7 +27,7 @@ import {
 import { Load, errorLabel, tally } from './helpers/load.js';
 import { SectionRecorder } from './helpers/report.js';
 
-const CYCLES = counts(20, 3);
+const CYCLES = counts(20, 5);
 const CLIENTS = 8;
 const rec = new SectionRecorder('signals', `SIGTERM / SIGINT under load from ${CLIENTS} clients, ${CYCLES} times`, PROFILE, SEED);
 

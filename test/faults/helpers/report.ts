@@ -93,8 +93,8 @@ export function recordSection(key: string, s: Section): void {
 }
 
 const ROWS: Array<[keyof Counters, string, 'sum' | 'max']> = [
-  ['faults', 'Faults injected', 'sum'],
-  ['calls', 'Calls made', 'sum'],
+  ['faults', 'Faults injected (kill -9, disk faults, bus kills, signals)', 'sum'],
+  ['calls', 'Calls made (all callers, including refused and hostile ones)', 'sum'],
   ['acked', 'Acknowledged ticks', 'sum'],
   ['repeated', 'Repeated ticks', 'sum'],
   ['lost', 'Lost acknowledged ticks', 'sum'],
