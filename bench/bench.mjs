@@ -446,11 +446,38 @@ const rssIdle = {};
 // Warm-up of the bus and the C service (page cache, first connections).
 await spam(ECHO_NAME, msgEcho, 2000, 10);
 
+/**
+ * One paired sample: the C service and our daemon (mode) at the same queue depth, back to back
+ * (C first in odd rounds, ours first in even ones), so both see the same machine load.
+ */
+async function pair(mode, q, count, round, echoRates) {
+  const runC = async () => {
+    const c = await spam(ECHO_NAME, msgEcho, SPAM_COUNT[q], q);
+    R.echo[q].push(c);
+    return c;
+  };
+  const runOurs = () => spam(BUS_NAME, msgOurs, count, q);
+  let c, r;
+  if (round % 2) {
+    c = await runC();
+    r = await runOurs();
+  } else {
+    r = await runOurs();
+    c = await runC();
+  }
+  echoRates[q] = c;
+  modes[mode].calls += BigInt(count);
+  R[mode][q].push(r);
+  R.ratio[mode][q].push(r / c);
+}
+
 for (let round = 1; round <= ROUNDS; round++) {
   const echoRates = {};
-  for (const q of QUEUES) {
-    echoRates[q] = await spam(ECHO_NAME, msgEcho, SPAM_COUNT[q], q);
-    R.echo[q].push(echoRates[q]);
+  if (!haveDaemon) {
+    for (const q of QUEUES) {
+      echoRates[q] = await spam(ECHO_NAME, msgEcho, SPAM_COUNT[q], q);
+      R.echo[q].push(echoRates[q]);
+    }
   }
   if (haveDaemon) {
     const d = await startDaemon("jit");
@@ -461,13 +488,10 @@ for (let round = 1; round <= ROUNDS; round++) {
     }
     await spam(BUS_NAME, msgOurs, 2000, 10); // warm the JIT like a running service
     modes.jit.calls += 2000n;
-    for (const q of QUEUES) {
-      const r = await spam(BUS_NAME, msgOurs, SPAM_COUNT[q], q);
-      modes.jit.calls += BigInt(SPAM_COUNT[q]);
-      R.jit[q].push(r);
-      R.ratio.jit[q].push(r / echoRates[q]);
-    }
+    for (const q of QUEUES) await pair("jit", q, SPAM_COUNT[q], round, echoRates);
     if (!skip.client) {
+      echoRates[1] = await spam(ECHO_NAME, msgEcho, SPAM_COUNT[1], 1);
+      R.echo[1].push(echoRates[1]);
       const c = await runClient("jit");
       R.client.one.push(c.oneRate);
       R.client.get.push(c.getRate);
@@ -486,12 +510,7 @@ for (let round = 1; round <= ROUNDS; round++) {
     }
     await spam(BUS_NAME, msgOurs, 2000, 10);
     modes.jitless.calls += 2000n;
-    for (const q of QUEUES) {
-      const r = await spam(BUS_NAME, msgOurs, SPAM_COUNT[q], q);
-      modes.jitless.calls += BigInt(SPAM_COUNT[q]);
-      R.jitless[q].push(r);
-      R.ratio.jitless[q].push(r / echoRates[q]);
-    }
+    for (const q of QUEUES) await pair("jitless", q, SPAM_COUNT[q], round, echoRates);
     await stopDaemon(d, "jitless");
   }
   if (!skip.stock) {
@@ -504,11 +523,7 @@ for (let round = 1; round <= ROUNDS; round++) {
       modes[mode].calls += 2000n;
       for (const q of queues) {
         // Stock dbus-next under --jitless is slow: fewer calls keep the run short.
-        const count = mode === "stockJitless" ? Math.round(SPAM_COUNT[q] / 3) : SPAM_COUNT[q];
-        const r = await spam(BUS_NAME, msgOurs, count, q);
-        modes[mode].calls += BigInt(count);
-        R[mode][q].push(r);
-        R.ratio[mode][q].push(r / echoRates[q]);
+        await pair(mode, q, mode === "stockJitless" ? Math.round(SPAM_COUNT[q] / 3) : SPAM_COUNT[q], round, echoRates);
       }
       await stopDaemon(d, mode);
     }
@@ -711,7 +726,7 @@ log(`raw numbers -> ${path.relative(root, resultFile)}`);
 const n0 = (x) => (Number.isFinite(x) ? Math.round(x).toLocaleString("en") : "-");
 const r2 = (x) => (Number.isFinite(x) ? x.toFixed(2) : "-");
 let md = "";
-md += `Last run: ${stamp}${QUICK ? " (--quick)" : ""}, ${ROUNDS} rounds, medians; ratios are medians of per-round ratios to the C service measured in the same round. Raw numbers: \`bench/results/${path.basename(resultFile)}\`.\n\n`;
+md += `Last run: ${stamp}${QUICK ? " (--quick)" : ""}, ${ROUNDS} rounds, medians; every figure of ours is paired with a run of the C service right before or after it (alternating), ratios are medians of those paired ratios; the C column is the median of all its runs. Raw numbers: \`bench/results/${path.basename(resultFile)}\`.\n\n`;
 md += `Machine: ${machine.nproc} vCPU, ${machine.cpu}, ${machine.kernel}, ${machine.memGB} GB RAM, tick file on ${machine.tickFileFs}; load average at the end ${machine.loadavgEnd.join(" ")}.\n`;
 md += `Versions: Node ${versions.node} (daemon, client and bench), dbus-next ${versions.dbusNext}, ${versions.dbusDaemon}, dbus-tests ${versions.dbusTests}, ${versions.busctl}, chronos ${versions.chronos} at ${versions.git}.\n\n`;
 md += `### Targets\n\n| target | goal | achieved | |\n|---|---|---|---|\n`;
