@@ -2,6 +2,7 @@
 // the daemon. The daemon must exit with code 3 (bus lost) with every acknowledged tick
 // durable, and a daemon started on a new bus must continue from the file. How long the
 // daemon takes to notice and exit is measured and recorded, not asserted.
+import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ChronosClient } from '../../src/client/index.js';
@@ -45,6 +46,7 @@ afterAll(async () => {
   await killDaemon(daemon);
   await Promise.all(clients.map((c) => c.close()));
   await bus?.stop();
+  if (dir) fs.rmSync(dir, { recursive: true, force: true });
   rec.finish();
 });
 

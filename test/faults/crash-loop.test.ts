@@ -2,6 +2,7 @@
 // while 8 clients keep calls in flight, then restarted on the same tick file, over and over.
 // After every crash the file must parse and hold at least every tick acknowledged; no tick
 // may ever be acknowledged twice; the gap a crash burns is measured.
+import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ChronosClient } from '../../src/client/index.js';
@@ -47,6 +48,7 @@ afterAll(async () => {
   await killDaemon(daemon);
   await Promise.all(clients.map((c) => c.close()));
   await bus?.stop();
+  if (dir) fs.rmSync(dir, { recursive: true, force: true });
   rec.finish();
 });
 

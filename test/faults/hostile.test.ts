@@ -9,6 +9,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import dbus from 'dbus-next';
 import type { MessageBus } from 'dbus-next';
+import fs from 'node:fs';
 import path from 'node:path';
 import { connectBus, busStream } from '../../src/dbus/bus.js';
 import { parsePhiTimestamp } from '../../src/client/index.js';
@@ -70,6 +71,7 @@ afterAll(async () => {
   }
   await killDaemon(daemon);
   await bus?.stop();
+  if (dir) fs.rmSync(dir, { recursive: true, force: true });
   rec.finish();
 });
 

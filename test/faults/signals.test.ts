@@ -3,6 +3,7 @@
 // tick, later ones find the name released. The file then holds exactly the largest tick
 // acknowledged, the stop line says so, and the exit code is 0. Repeated over restarts on one
 // tick file, so each start continues where the last stop left off.
+import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ChronosClient } from '../../src/client/index.js';
@@ -47,6 +48,7 @@ afterAll(async () => {
   await killDaemon(daemon);
   await Promise.all(clients.map((c) => c.close()));
   await bus?.stop();
+  if (dir) fs.rmSync(dir, { recursive: true, force: true });
   rec.finish();
 });
 
