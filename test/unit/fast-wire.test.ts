@@ -242,6 +242,22 @@ describe('FastPath on a socket', () => {
     expect(fp.sendReturnT({ serial: 1 }, -1n)).toBe(false);
   });
 
+  it('writes gathered replies before a disconnect in the same turn', async () => {
+    const { client, server } = await pair();
+    const f = fakeBus(client);
+    const disconnect = Object.assign(f.bus, { disconnect: () => client.end() });
+    const fp = FastPath.attach(disconnect as never, { handler: f.handler as never, isHot: isChronosHotCall })!;
+    const received: Buffer[] = [];
+    server.on('data', (d) => received.push(d));
+    const ended = new Promise((res) => server.once('end', res));
+    expect(fp.sendReturnT({ serial: 3, sender: ':1.3' }, 42n)).toBe(true);
+    disconnect.disconnect();
+    await ended;
+    const ref = Message.newMethodReturn({ serial: 3, sender: ':1.3' } as never, 't', [42n]);
+    ref.serial = 100;
+    expect(Buffer.concat(received)).toEqual(marshal(ref as unknown as Record<string, unknown>));
+  });
+
   it('stays out when the handler is not first, or when someone listens to every message', async () => {
     const r = rng(16);
     const { client, server } = await pair();

@@ -123,6 +123,15 @@ export class FastPath {
       fp.flushPending();
       return stockMessage.call(this, msg);
     };
+    // So does closing: MessageBus.disconnect() ends the socket directly.
+    const b = bus as unknown as { disconnect?: () => void };
+    const stockDisconnect = b.disconnect;
+    if (typeof stockDisconnect === 'function') {
+      b.disconnect = function disconnect(this: unknown) {
+        fp.flushPending();
+        return stockDisconnect.call(this);
+      };
+    }
     fp.arm();
     return fp;
   }
