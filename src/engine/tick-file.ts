@@ -8,7 +8,9 @@
 // write failed) the file is replaced atomically instead: temp file, fdatasync, rename,
 // fsync of the directory. The file is opened per write and closed again, so no descriptor
 // pins a removed file or blocks a read-only remount; faults show up as errors, not as
-// ticks silently written to a ghost inode.
+// ticks silently written to a ghost inode. Only a file that is gone is re-created: one that
+// cannot be opened (read-only file system, permissions, a symlink) is an error to report, not
+// to work around behind the operator's back.
 import fs from 'node:fs';
 import path from 'node:path';
 
@@ -77,7 +79,7 @@ export class TickFile {
   readonly path: string;
   private readonly dir: string;
   private readonly tmpPath: string;
-  /** True while the file on disk is known to hold our last durable value, written by us. */
+  /** False until the file on disk is known to be in our canonical form (it was read so, or we wrote it). */
   private clean = false;
 
   constructor(file: string) {
@@ -134,23 +136,23 @@ export class TickFile {
     try {
       fd = fs.openSync(this.path, fs.constants.O_WRONLY | fs.constants.O_NOFOLLOW);
     } catch (err) {
-      // Removed behind our back: fall back to a fresh atomic replace, which fails if the
-      // directory is gone or unwritable.
-      this.clean = false;
-      return this.replace(value);
+      // Removed behind our back: re-create it from the durable value we hold (this fails if
+      // the directory is gone). Any other refusal is the operator's or the disk's word.
+      if (errnoOf(err) === 'ENOENT') return this.replace(value);
+      return Promise.reject(new TickFileWriteError(this.path, errnoOf(err), describe(err)));
     }
     try {
       const st = fs.fstatSync(fd);
-      if (st.size > data.length) {
+      // Longer than what we write (replaced by someone, or a failed larger write before a
+      // renumbering): an overwrite would leave a tail, so replace atomically instead.
+      if (!st.isFile() || st.size > data.length) {
         fs.closeSync(fd);
-        this.clean = false;
         return this.replace(value);
       }
       const n = fs.writeSync(fd, data, 0, data.length, 0);
-      if (n !== data.length) throw Object.assign(new Error('short write'), { code: 'EIO' });
+      if (n !== data.length) throw Object.assign(new Error('short write'), { code: 'EIO', syscall: 'write' });
     } catch (err) {
       fs.closeSync(fd);
-      this.clean = false;
       return Promise.reject(new TickFileWriteError(this.path, errnoOf(err), describe(err)));
     }
     return new Promise((resolve, reject) => {
@@ -163,7 +165,8 @@ export class TickFile {
         }
         const failure = err ?? closeErr;
         if (failure) {
-          this.clean = false;
+          // The whole value is written again next time, so a page whose writeback failed
+          // cannot linger as a stale "clean" copy.
           reject(new TickFileWriteError(this.path, errnoOf(failure), describe(failure)));
         } else {
           resolve();

@@ -200,10 +200,11 @@ describe.skipIf(!IS_ROOT)(`disk faults (root: real mounts)${IS_ROOT ? '' : ` —
         stopsWrites: false,
       },
       {
-        name: 'only the file 0400 (the daemon re-creates it by atomic replace in its own directory)',
+        name: 'only the file 0400 (refused, not replaced behind the operator)',
         inject: () => fs.chmodSync(file, 0o400),
-        remove: () => undefined,
-        stopsWrites: false,
+        remove: () => fs.chmodSync(file, 0o600),
+        stopsWrites: true,
+        errno: 'EACCES',
       },
     ];
 

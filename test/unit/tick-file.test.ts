@@ -128,6 +128,25 @@ describe('TickFile', () => {
     expect(fs.readFileSync(file, 'utf8')).toBe('8\n');
   });
 
+  it('reports a tick file it may not open instead of replacing it behind the operator', async () => {
+    const dir = tempDir();
+    const file = path.join(dir, 'tick.dat');
+    const tf = new TickFile(file);
+    tf.open();
+    await tf.write(3n);
+    const elsewhere = path.join(dir, 'elsewhere');
+    fs.writeFileSync(elsewhere, 'keep\n');
+    fs.rmSync(file);
+    fs.symlinkSync(elsewhere, file);
+    await expect(tf.write(4n)).rejects.toThrow(/ELOOP/);
+    await expect(tf.write(4n)).rejects.toBeInstanceOf(TickFileWriteError);
+    expect(fs.lstatSync(file).isSymbolicLink()).toBe(true);
+    expect(fs.readFileSync(elsewhere, 'utf8')).toBe('keep\n');
+    fs.rmSync(file);
+    await tf.write(4n);
+    expect(fs.readFileSync(file, 'utf8')).toBe('4\n');
+  });
+
   it('fails with TickFileWriteError when the directory is gone, and recovers when it is back', async () => {
     const dir = path.join(tempDir(), 'state');
     const file = path.join(dir, 'tick.dat');
