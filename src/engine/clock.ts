@@ -11,7 +11,8 @@ import { MAX_TICK } from './tick-file.js';
 
 /** Where durable ticks go. TickFile implements it; tests may inject faults. */
 export interface TickStore {
-  write(value: bigint): Promise<void>;
+  /** Makes `value` durable; `batch` is how many calls wait on this write (a hint). */
+  write(value: bigint, batch: number): Promise<void>;
 }
 
 export class OverflowError extends Error {
@@ -108,7 +109,7 @@ export class Clock {
     this.flushing = true;
     let p: Promise<void>;
     try {
-      p = this.store.write(target);
+      p = this.store.write(target, served);
     } catch (err) {
       p = Promise.reject(err);
     }
@@ -130,7 +131,14 @@ export class Clock {
 
   private afterFlush(): void {
     if (this.queue.length > 0) {
-      this.flush();
+      // Start the next batch on the next turn of the event loop, not now: the replies of the
+      // batch just made durable leave first, and calls that arrived meanwhile join the batch.
+      this.flushing = true;
+      setImmediate(() => {
+        this.flushing = false;
+        if (this.queue.length > 0) this.flush();
+        else this.afterFlush();
+      });
       return;
     }
     const idle = this.idleWaiters;

@@ -81,6 +81,29 @@ describe('Clock', () => {
     expect(store.writes.at(-1)).toBe(MAX_TICK);
   });
 
+  it('tells the store the batch size, and answers a batch before the next one is written', async () => {
+    const events: string[] = [];
+    const store: TickStore = {
+      write: async (value, batch) => {
+        events.push(`write ${value} batch ${batch}`);
+        await new Promise((r) => setImmediate(r));
+      },
+    };
+    const clock = new Clock(store, 0n);
+    const all = Array.from({ length: 6 }, () => clock.next().then((t) => events.push(`answer ${t}`)));
+    await Promise.all(all);
+    expect(events).toEqual([
+      'write 1 batch 1',
+      'answer 1',
+      'write 6 batch 5',
+      'answer 2',
+      'answer 3',
+      'answer 4',
+      'answer 5',
+      'answer 6',
+    ]);
+  });
+
   it('whenIdle waits for the flush in flight', async () => {
     const store = new RecordingStore();
     const clock = new Clock(store, 0n);

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { MAX_TICK, TickFile, TickFileCorruptError, TickFileWriteError, parseTickText } from '../../src/engine/tick-file.js';
+import { MAX_TICK, SYNC_FLUSH_MIN_BATCH, TickFile, TickFileCorruptError, TickFileWriteError, parseTickText } from '../../src/engine/tick-file.js';
 import { tempDir } from '../helpers/bus.js';
 
 describe('parseTickText', () => {
@@ -65,6 +65,20 @@ describe('TickFile', () => {
     for (let v = 1n; v <= 120n; v++) await tf.write(v);
     expect(fs.statSync(file).ino).toBe(ino);
     expect(fs.readFileSync(file, 'utf8')).toBe('120\n');
+  });
+
+  it('large batches flush on the main thread with the same result', async () => {
+    const file = path.join(tempDir(), 'tick.dat');
+    const tf = new TickFile(file);
+    tf.open();
+    const ino = fs.statSync(file).ino;
+    await tf.write(5n, SYNC_FLUSH_MIN_BATCH);
+    expect(fs.readFileSync(file, 'utf8')).toBe('5\n');
+    await tf.write(1000n, 1000);
+    expect(fs.readFileSync(file, 'utf8')).toBe('1000\n');
+    await tf.write(1001n, 1);
+    expect(fs.readFileSync(file, 'utf8')).toBe('1001\n');
+    expect(fs.statSync(file).ino).toBe(ino);
   });
 
   it('rewrites a non-canonical file atomically (leading zeros, whitespace) on the first write', async () => {
