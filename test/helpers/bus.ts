@@ -18,7 +18,7 @@ export interface TestBus {
 }
 
 /** A permissive bus: no policy applies (everyone may own and call everything). */
-export function permissiveConfig(socket: string): string {
+export function permissiveConfig(socket: string, maxMessageSize = 134217728): string {
   return `<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
  "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
 <busconfig>
@@ -28,7 +28,8 @@ export function permissiveConfig(socket: string): string {
   <limit name="max_replies_per_connection">50000</limit>
   <limit name="max_incoming_bytes">1000000000</limit>
   <limit name="max_outgoing_bytes">1000000000</limit>
-  <limit name="max_message_size">134217728</limit>
+  <limit name="max_message_size">${maxMessageSize}</limit>
+  <limit name="reply_timeout">60000</limit>
   <policy context="default">
     <allow send_destination="*" eavesdrop="true"/>
     <allow eavesdrop="true"/>

@@ -61,27 +61,7 @@ export function privateBundle(dir: string): string {
 }
 
 /** A permissive session-type bus (no policy applies) with a chosen max_message_size. */
-export function permissiveBusConfig(socket: string, maxMessageSize = 134217728): string {
-  return `<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>session</type>
-  <listen>unix:path=${socket}</listen>
-  <auth>EXTERNAL</auth>
-  <limit name="max_replies_per_connection">50000</limit>
-  <limit name="max_incoming_bytes">1000000000</limit>
-  <limit name="max_outgoing_bytes">1000000000</limit>
-  <limit name="max_message_size">${maxMessageSize}</limit>
-  <limit name="reply_timeout">60000</limit>
-  <policy context="default">
-    <allow send_destination="*" eavesdrop="true"/>
-    <allow eavesdrop="true"/>
-    <allow own="*"/>
-    <allow user="*"/>
-  </policy>
-</busconfig>
-`;
-}
+export { permissiveConfig as permissiveBusConfig } from '../../helpers/bus.js';
 
 export interface Bus {
   dir: string;
