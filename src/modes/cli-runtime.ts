@@ -82,13 +82,16 @@ export function checkArgs(cmd: CommandDef<ArgsDef>, argv: string[]): void {
   if (!subs && seen > positionals) throw new UsageError(`unexpected argument '${argv.filter((a) => !a.startsWith('-')).slice(positionals)[0]}'`);
 }
 
+/** Prints a usage error as scripts expect it (one line, then a pointer to --help); returns `code`. */
+export function usageError(prog: string, msg: string, code: Exit): Exit {
+  process.stderr.write(`${prog}: ${msg.replace(ANSI, '').replace(/[\r\n]+/g, ' ')}\n`);
+  process.stderr.write(`Try '${prog} --help' for more information.\n`);
+  return code;
+}
+
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export async function runCitty(root: CommandDef<any>, argv: string[], opts: RunOptions): Promise<Exit> {
-  const usageLine = (msg: string) => {
-    process.stderr.write(`${opts.prog}: ${msg.replace(ANSI, '').replace(/[\r\n]+/g, ' ')}\n`);
-    process.stderr.write(`Try '${opts.prog} --help' for more information.\n`);
-    return opts.usageExit;
-  };
+  const usageLine = (msg: string) => usageError(opts.prog, msg, opts.usageExit);
   const before = argv.indexOf('--');
   const flags = before < 0 ? argv : argv.slice(0, before);
   if (flags.includes('--help') || flags.includes('-h')) {

@@ -2,11 +2,11 @@
 // the client library. Output is the value alone (or one JSON object with --json); errors
 // are one line on stderr and a documented exit code.
 
-import { defineCommand, type ArgsDef, type CommandDef } from 'citty';
+import { defineCommand, renderUsage, type ArgsDef, type CommandDef } from 'citty';
 import { ChronosClient, ChronosError, parsePhiTimestamp, type ConnectOptions } from '../client/index.js';
 import { chooseBus } from '../dbus/bus.js';
 import { NODE_VERSION, VERSION } from '../version.js';
-import { runCitty, UsageError, type Exit } from './cli-runtime.js';
+import { runCitty, usageError, UsageError, type Exit } from './cli-runtime.js';
 
 /** Exit codes of chronos-ctl, documented in --help, README and chronos-ctl(1). */
 export const CTL_EXIT = {
@@ -185,7 +185,6 @@ export const ctlCommand = defineCommand({
   subCommands: {
     ...commands,
     help: cmd('help', 'Show this help, or the help of COMMAND', { command: { type: 'positional', required: false, description: 'A command' } }, async (a) => {
-      const { renderUsage } = await import('citty');
       const sub = a.command ? commands[a.command] : undefined;
       if (a.command && !sub) throw new UsageError(`unknown command '${a.command}'`);
       out((await renderUsage(sub ?? (ctlCommand as CommandDef<ArgsDef>), sub ? (ctlCommand as CommandDef<ArgsDef>) : undefined)).replace(/\u001b\[[0-9;]*m/g, ''));
@@ -210,15 +209,11 @@ export async function runCtl(argv: string[]): Promise<number> {
   try {
     ({ globals, rest } = extractGlobals(argv));
   } catch (err) {
-    process.stderr.write(`${PROG}: ${(err as Error).message}\nTry '${PROG} --help' for more information.\n`);
-    return CTL_EXIT.usage;
+    return usageError(PROG, (err as Error).message, CTL_EXIT.usage);
   }
   if (rest.length === 0 || (rest[0] === '--' && rest.length === 1)) {
     if (argv.includes('--help') || argv.includes('-h')) rest = ['--help'];
-    else {
-      process.stderr.write(`${PROG}: no command given\nTry '${PROG} --help' for more information.\n`);
-      return CTL_EXIT.usage;
-    }
+    else return usageError(PROG, 'no command given', CTL_EXIT.usage);
   }
   return runCitty(ctlCommand as CommandDef<ArgsDef>, rest, {
     prog: PROG,
