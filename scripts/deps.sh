@@ -11,7 +11,7 @@ want=${1:-run}
 
 # command-or-file:package pairs
 pkgs_run="node:nodejs npm:npm dbus-daemon:dbus-daemon dbus-send:dbus-bin strip:binutils dpkg-deb:dpkg"
-pkgs_test="gdbus:libglib2.0-bin busctl:systemd systemd-nspawn:systemd-container debootstrap:debootstrap lintian:lintian systemd-analyze:systemd setpriv:util-linux mount:mount xz:xz-utils"
+pkgs_test="gdbus:libglib2.0-bin busctl:systemd systemd-nspawn:systemd-container debootstrap:debootstrap lintian:lintian systemd-analyze:systemd setpriv:util-linux strace:strace mount:mount xz:xz-utils"
 
 missing=""
 for pair in $pkgs_run $( [ "$want" = test ] && echo "$pkgs_test" ); do

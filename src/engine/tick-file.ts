@@ -73,13 +73,14 @@ function describe(err: unknown): string {
 }
 
 /**
- * From this many calls per batch on, the flush runs on the main thread (fdatasyncSync) instead
- * of libuv's thread pool. Under load every call is waiting for the disk anyway, and blocking
- * lets the socket gather the next batch instead of waking the loop for each call; small
- * batches flush in the pool so that replies and reading overlap the flush. Measured in
- * BENCHMARKS.md ("What was tried").
+ * The flush (fdatasync) runs on the main thread: on the disks measured, a trip through libuv's
+ * thread pool adds 50-70 us to a flush of 120-200 us, and the replies of the previous batch
+ * are already on their way, so nothing useful waits behind it (BENCHMARKS.md). A flush that
+ * takes longer than this (a slow or stalled disk) moves the following flushes to the thread
+ * pool, so that GetTick, properties and Shutdown keep answering while NextTick waits for the
+ * disk; the first flush that is fast again moves them back.
  */
-export const SYNC_FLUSH_MIN_BATCH = 8;
+export const SLOW_FLUSH_MS = 5;
 
 // A tick file is small; refuse to slurp a huge file someone put in its place.
 const MAX_FILE_BYTES = 4096;
@@ -90,8 +91,14 @@ export class TickFile {
   private readonly tmpPath: string;
   /** False until the file on disk is known to be in our canonical form (it was read so, or we wrote it). */
   private clean = false;
+  /** The last flush was slow: flush in the thread pool instead of blocking the main thread. */
+  private poolFlush = false;
 
-  constructor(file: string) {
+  private readonly slowFlushMs: number;
+
+  /** `slowFlushMs`: how long a flush may block the main thread before flushes move to the pool. */
+  constructor(file: string, options: { slowFlushMs?: number } = {}) {
+    this.slowFlushMs = options.slowFlushMs ?? SLOW_FLUSH_MS;
     this.path = path.resolve(file);
     this.dir = path.dirname(this.path);
     this.tmpPath = `${this.path}.tmp`;
@@ -138,7 +145,7 @@ export class TickFile {
    * Makes `value` durable. Resolves once it is on stable storage; rejects with
    * TickFileWriteError otherwise (the previous durable value then still stands).
    */
-  write(value: bigint, batch = 1): Promise<void> {
+  write(value: bigint): Promise<void> {
     const data = Buffer.from(formatTickText(value), 'latin1');
     if (!this.clean) return this.replace(value);
     let fd: number;
@@ -164,7 +171,8 @@ export class TickFile {
       fs.closeSync(fd);
       return Promise.reject(new TickFileWriteError(this.path, errnoOf(err), describe(err)));
     }
-    if (batch >= SYNC_FLUSH_MIN_BATCH) {
+    const started = performance.now();
+    if (!this.poolFlush) {
       let failure: unknown = null;
       try {
         fs.fdatasyncSync(fd);
@@ -176,7 +184,8 @@ export class TickFile {
       } catch (e) {
         failure ??= e;
       }
-      return failure ? Promise.reject(new TickFileWriteError(this.path, errnoOf(failure), describe(failure))) : Promise.resolve();
+      this.poolFlush = performance.now() - started > this.slowFlushMs;
+      return failure ? Promise.reject(this.flushError(failure)) : Promise.resolve();
     }
     return new Promise((resolve, reject) => {
       fs.fdatasync(fd, (err) => {
@@ -186,16 +195,23 @@ export class TickFile {
         } catch (e) {
           closeErr = e;
         }
+        this.poolFlush = performance.now() - started > this.slowFlushMs;
         const failure = err ?? closeErr;
-        if (failure) {
-          // The whole value is written again next time, so a page whose writeback failed
-          // cannot linger as a stale "clean" copy.
-          reject(new TickFileWriteError(this.path, errnoOf(failure), describe(failure)));
-        } else {
-          resolve();
-        }
+        if (failure) reject(this.flushError(failure));
+        else resolve();
       });
     });
+  }
+
+  /** Where the flushes run now: 'main' (the event loop's thread) or 'pool' (after a slow flush). */
+  get flushThread(): 'main' | 'pool' {
+    return this.poolFlush ? 'pool' : 'main';
+  }
+
+  // The whole value is written again next time, so a page whose writeback failed cannot
+  // linger as a stale "clean" copy.
+  private flushError(failure: unknown): TickFileWriteError {
+    return new TickFileWriteError(this.path, errnoOf(failure), describe(failure));
   }
 
   private replace(value: bigint): Promise<void> {

@@ -81,7 +81,7 @@ describe('Clock', () => {
     expect(store.writes.at(-1)).toBe(MAX_TICK);
   });
 
-  it('tells the store the batch size, and answers a batch before the next one is written', async () => {
+  it('cuts a batch at the end of the turn: calls of one turn share a flush, later ones wait for the next', async () => {
     const events: string[] = [];
     const store: TickStore = {
       write: async (value, batch) => {
@@ -90,15 +90,20 @@ describe('Clock', () => {
       },
     };
     const clock = new Clock(store, 0n);
-    const all = Array.from({ length: 6 }, () => clock.next().then((t) => events.push(`answer ${t}`)));
-    await Promise.all(all);
+    const first = Array.from({ length: 3 }, () => clock.next().then((t) => events.push(`answer ${t}`)));
+    // Still in the same turn: these join the same batch.
+    first.push(clock.next().then((t) => events.push(`answer ${t}`)));
+    // Next turn, while the first batch is being written: these wait for the next flush.
+    await new Promise((r) => setImmediate(r));
+    const second = Array.from({ length: 2 }, () => clock.next().then((t) => events.push(`answer ${t}`)));
+    await Promise.all([...first, ...second]);
     expect(events).toEqual([
-      'write 1 batch 1',
+      'write 4 batch 4',
       'answer 1',
-      'write 6 batch 5',
       'answer 2',
       'answer 3',
       'answer 4',
+      'write 6 batch 2',
       'answer 5',
       'answer 6',
     ]);

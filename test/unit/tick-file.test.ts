@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { MAX_TICK, SYNC_FLUSH_MIN_BATCH, TickFile, TickFileCorruptError, TickFileWriteError, parseTickText } from '../../src/engine/tick-file.js';
+import { MAX_TICK, TickFile, TickFileCorruptError, TickFileWriteError, parseTickText } from '../../src/engine/tick-file.js';
 import { tempDir } from '../helpers/bus.js';
 
 describe('parseTickText', () => {
@@ -67,17 +67,22 @@ describe('TickFile', () => {
     expect(fs.readFileSync(file, 'utf8')).toBe('120\n');
   });
 
-  it('large batches flush on the main thread with the same result', async () => {
+  it('flushes on the main thread while flushes are fast, in the thread pool after a slow one, with the same result', async () => {
     const file = path.join(tempDir(), 'tick.dat');
-    const tf = new TickFile(file);
-    tf.open();
+    const fast = new TickFile(file, { slowFlushMs: 60_000 });
+    fast.open();
     const ino = fs.statSync(file).ino;
-    await tf.write(5n, SYNC_FLUSH_MIN_BATCH);
-    expect(fs.readFileSync(file, 'utf8')).toBe('5\n');
-    await tf.write(1000n, 1000);
-    expect(fs.readFileSync(file, 'utf8')).toBe('1000\n');
-    await tf.write(1001n, 1);
-    expect(fs.readFileSync(file, 'utf8')).toBe('1001\n');
+    for (let v = 1n; v <= 20n; v++) await fast.write(v);
+    expect(fast.flushThread).toBe('main');
+    expect(fs.readFileSync(file, 'utf8')).toBe('20\n');
+    // Every flush counts as slow: from the second write on they run in the pool.
+    const slow = new TickFile(file, { slowFlushMs: -1 });
+    expect(slow.open()).toBe(20n);
+    await slow.write(21n);
+    expect(slow.flushThread).toBe('pool');
+    for (let v = 22n; v <= 40n; v++) await slow.write(v);
+    expect(slow.flushThread).toBe('pool');
+    expect(fs.readFileSync(file, 'utf8')).toBe('40\n');
     expect(fs.statSync(file).ino).toBe(ino);
   });
 

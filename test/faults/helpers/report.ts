@@ -48,6 +48,7 @@ interface Results {
 export const SECTION_ORDER: Array<[string, string]> = [
   ['crash-loop', 'crash loop'],
   ['disk', 'disk faults'],
+  ['slow-disk', 'slow disk'],
   ['bus', 'bus faults'],
   ['hostile', 'hostile input'],
   ['access', 'access control'],
