@@ -685,6 +685,8 @@ const summary = {
   clientGet: median(R.client.get),
   clientRatioGet: median(R.client.ratioGet),
   fdatasync: median(R.fdatasync),
+  // One durable call at a time can at best take the C service's round trip plus one flush.
+  boundRatioOne: 1 / (1 + median(R.echo[1]) / median(R.fdatasync)),
   ctlMs: median(cli.ctlMs),
   busctlMs: median(cli.busctlMs),
   ctlRatio: median(cli.ctlMs) / median(cli.busctlMs),
@@ -748,6 +750,7 @@ md += `\n### Client library, CLI, memory, size\n\n| figure | value |\n|---|---|\
 md += `| client GetTick, one call at a time | ${n0(summary.clientGet)} calls/s (ratio to C spam queue 1: ${r2(summary.clientRatioGet)}) |\n`;
 md += `| client NextTick, one call at a time | ${n0(summary.clientOne)} calls/s (ratio to C spam queue 1: ${r2(summary.clientRatioOne)}) |\n`;
 md += `| disk floor: pwrite + fdatasync, one at a time, same folder | ${n0(summary.fdatasync)} /s |\n`;
+md += `| ceiling for one durable call at a time (the C round trip plus one disk-floor flush) | ${n0(1 / (1 / summary.echo[1] + 1 / summary.fdatasync))} calls/s (ratio to C spam queue 1: ${r2(summary.boundRatioOne)}) |\n`;
 md += `| client NextTick, 100 in flight | ${n0(summary.clientInflight)} calls/s |\n`;
 md += `| \`chronos-ctl tick\` wall time | ${r2(summary.ctlMs)} ms median of ${cli.ctlMs.length} (${cli.how ?? "not measured"}) |\n`;
 md += `| \`busctl call ... GetTick\` wall time | ${r2(summary.busctlMs)} ms median of ${cli.busctlMs.length} |\n`;
