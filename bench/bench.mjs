@@ -362,6 +362,17 @@ function fdatasyncRate(n = QUICK ? 500 : 1500) {
   fs.closeSync(fd);
   return n / dt;
 }
+/**
+ * The same floor while the C echo service runs at 10 in flight on the bus: the flush latency
+ * the daemon sees when the bus and the load generator keep the CPUs busy.
+ */
+async function fdatasyncRateUnderLoad() {
+  const load = spam(ECHO_NAME, msgEcho, SPAM_COUNT[10] * 2, 10);
+  await sleep(50);
+  const rate = fdatasyncRate(QUICK ? 300 : 1000);
+  await load;
+  return rate;
+}
 function rssOf(pid) {
   const s = fs.readFileSync(`/proc/${pid}/status`, "utf8");
   const kb = (k) => Number((s.match(new RegExp(`^${k}:\\s+(\\d+) kB`, "m")) || [])[1]) / 1024;
@@ -432,7 +443,7 @@ async function runClient(mode) {
 
 // ---------------------------------------------------------------------------------------------
 // Measurement.
-const R = { echo: {}, jit: {}, jitless: {}, stock: {}, stockJitless: {}, ratio: { jit: {}, jitless: {}, stock: {}, stockJitless: {} }, client: { one: [], get: [], inflight: [], ratioOne: [], ratioGet: [] }, fdatasync: [] };
+const R = { echo: {}, jit: {}, jitless: {}, stock: {}, stockJitless: {}, ratio: { jit: {}, jitless: {}, stock: {}, stockJitless: {} }, client: { one: [], get: [], inflight: [], ratioOne: [], ratioGet: [] }, fdatasync: [], fdatasyncLoaded: [] };
 for (const q of QUEUES) {
   R.echo[q] = [];
   R.jit[q] = [];
@@ -540,13 +551,14 @@ for (let round = 1; round <= ROUNDS; round++) {
     }
   }
   R.fdatasync.push(fdatasyncRate());
+  R.fdatasyncLoaded.push(await fdatasyncRateUnderLoad());
   const fmt = (q) =>
     `q${q} C ${Math.round(echoRates[q])}` +
     (haveDaemon ? ` ours ${R.ratio.jit[q].at(-1).toFixed(2)}` : "") +
     (!skip.jitless ? ` jitless ${R.ratio.jitless[q].at(-1).toFixed(2)}` : "") +
     (!skip.stock ? ` stock ${R.ratio.stock[q].at(-1).toFixed(2)}` : "") +
     (!skip.stock && q === 100 ? ` stock-jitless ${R.ratio.stockJitless[q].at(-1).toFixed(2)}` : "");
-  log(`round ${round}/${ROUNDS}: ${QUEUES.map(fmt).join(" | ")}${!skip.client ? ` | client get ${R.client.ratioGet.at(-1).toFixed(2)} next ${R.client.ratioOne.at(-1).toFixed(2)}` : ""} | fdatasync ${Math.round(R.fdatasync.at(-1))}/s`);
+  log(`round ${round}/${ROUNDS}: ${QUEUES.map(fmt).join(" | ")}${!skip.client ? ` | client get ${R.client.ratioGet.at(-1).toFixed(2)} next ${R.client.ratioOne.at(-1).toFixed(2)}` : ""} | fdatasync ${Math.round(R.fdatasync.at(-1))}/s, under bus load ${Math.round(R.fdatasyncLoaded.at(-1))}/s`);
 }
 
 // CLI: chronos-ctl tick against busctl call GetTick, interleaved.
@@ -697,6 +709,10 @@ const summary = {
   fdatasync: median(R.fdatasync),
   // One durable call at a time can at best take the C service's round trip plus one flush.
   boundRatioOne: 1 / (1 + median(R.echo[1]) / median(R.fdatasync)),
+  fdatasyncLoaded: median(R.fdatasyncLoaded),
+  // With one flush at a time and a steady set of callers, a call that arrives during a flush
+  // waits for it and then for its own: 10 in flight cost two flush periods per 10 calls.
+  boundRatio10: (5 * median(R.fdatasyncLoaded)) / median(R.echo[10]),
   ctlMs: median(cli.ctlMs),
   busctlMs: median(cli.busctlMs),
   ctlRatio: median(cli.ctlMs) / median(cli.busctlMs),
@@ -756,6 +772,7 @@ md += `| calls in flight | C echo (ceiling, persists nothing) | Chronos durable 
 for (const q of QUEUES) {
   md += `| ${q} | ${n0(summary.echo[q])} | ${n0(summary.jit[q])} | ${r2(summary.ratioJit[q])} | ${n0(summary.jitless[q])} | ${r2(summary.ratioJitless[q])} | ${n0(summary.stock[q])} | ${r2(summary.ratioStock[q])} | ${n0(summary.stockJitless[q])} | ${r2(summary.ratioStockJitless[q])} |\n`;
 }
+md += `\nCeiling at 10 in flight with one flush at a time (a call that arrives during a flush waits for it and then for its own, so 10 calls cost two flush periods): \`pwrite\` + \`fdatasync\` in a bare loop while the C service runs at 10 in flight runs at ${n0(summary.fdatasyncLoaded)}/s (${n0(summary.fdatasync)}/s without that load), so at most ${n0(5 * summary.fdatasyncLoaded)} calls/s, a ratio of ${r2(summary.boundRatio10)} to the C service at 10 in flight.\n`;
 md += `\n### Client library, CLI, memory, size\n\n| figure | value |\n|---|---|\n`;
 md += `| client GetTick, one call at a time | ${n0(summary.clientGet)} calls/s (ratio to C spam queue 1: ${r2(summary.clientRatioGet)}) |\n`;
 md += `| client NextTick, one call at a time | ${n0(summary.clientOne)} calls/s (ratio to C spam queue 1: ${r2(summary.clientRatioOne)}) |\n`;
