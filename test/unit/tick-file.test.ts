@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -145,6 +146,24 @@ describe('TickFile', () => {
     fs.writeFileSync(file, '123456789\n');
     await tf.write(8n);
     expect(fs.readFileSync(file, 'utf8')).toBe('8\n');
+  });
+
+  it('reports a FIFO or a directory put in the place of the file, without hanging and without replacing it', async () => {
+    const dir = tempDir();
+    const file = path.join(dir, 'tick.dat');
+    const tf = new TickFile(file);
+    tf.open();
+    await tf.write(3n);
+    fs.rmSync(file);
+    execFileSync('mkfifo', [file]);
+    await expect(tf.write(4n)).rejects.toBeInstanceOf(TickFileWriteError);
+    expect(fs.lstatSync(file).isFIFO()).toBe(true);
+    fs.rmSync(file);
+    fs.mkdirSync(file);
+    await expect(tf.write(4n)).rejects.toThrow(/EISDIR/);
+    fs.rmdirSync(file);
+    await tf.write(4n);
+    expect(fs.readFileSync(file, 'utf8')).toBe('4\n');
   });
 
   it('reports a tick file it may not open instead of replacing it behind the operator', async () => {
