@@ -102,7 +102,7 @@ const ROWS: Array<[keyof Counters, string, 'sum' | 'max']> = [
   ['restarts', 'Daemon restarts', 'sum'],
   ['hostile', 'Hostile inputs tried', 'sum'],
   ['crashes', 'Daemon crashes (exits nobody asked for)', 'sum'],
-  ['rssGrowth', 'Largest RSS growth (after / before)', 'max'],
+  ['rssGrowth', 'Largest RSS growth (measured run / warm-up)', 'max'],
   ['exposure', '`systemd-analyze security` exposure of chronosd.service', 'max'],
 ];
 
