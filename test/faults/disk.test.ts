@@ -200,6 +200,20 @@ describe.skipIf(!IS_ROOT)(`disk faults (root: real mounts)${IS_ROOT ? '' : ` —
         stopsWrites: false,
       },
       {
+        // The daemon opens the file with O_NOATIME, which only the file's owner may use: it
+        // gets EPERM, drops the flag and keeps writing in place.
+        name: "the file owned by root, mode 0666 (another owner's file: O_NOATIME refused)",
+        inject: () => {
+          fs.chownSync(file, 0, 0);
+          fs.chmodSync(file, 0o666);
+        },
+        remove: () => {
+          fs.chownSync(file, NOBODY, NOBODY);
+          fs.chmodSync(file, 0o600);
+        },
+        stopsWrites: false,
+      },
+      {
         name: 'only the file 0400 (refused, not replaced behind the operator)',
         inject: () => fs.chmodSync(file, 0o400),
         remove: () => fs.chmodSync(file, 0o600),
