@@ -8,7 +8,7 @@
 // policy applies, the daemon's own uid check refuses Shutdown to other uids.
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BUS_NAME, ERRORS, INTERFACE, OBJECT_PATH, PROPERTIES_INTERFACE } from '../../src/dbus/interface.js';
 import {
   IS_ROOT,
@@ -94,9 +94,7 @@ function expectDenied(what: string, r: Cmd, match?: RegExp): void {
   if (match) expect(r.stderr).toMatch(match);
 }
 
-afterEach((ctx) => {
-  if (ctx.task.result?.state === 'fail') rec.failedTests.push(ctx.task.name);
-});
+rec.recordFailures();
 afterAll(async () => {
   await killDaemon(daemon);
   await killDaemon(other);

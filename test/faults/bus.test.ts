@@ -4,7 +4,7 @@
 // daemon takes to notice and exit is measured and recorded, not asserted.
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ChronosClient } from '../../src/client/index.js';
 import {
   PROFILE,
@@ -39,9 +39,7 @@ let clients: ChronosClient[] = [];
 beforeAll(() => {
   dir = openTempDir();
 });
-afterEach((ctx) => {
-  if (ctx.task.result?.state === 'fail') rec.failedTests.push(ctx.task.name);
-});
+rec.recordFailures();
 afterAll(async () => {
   await killDaemon(daemon);
   await Promise.all(clients.map((c) => c.close()));

@@ -4,7 +4,7 @@
 // may ever be acknowledged twice; the gap a crash burns is measured.
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ChronosClient } from '../../src/client/index.js';
 import {
   PROFILE,
@@ -41,9 +41,7 @@ beforeAll(async () => {
   dir = openTempDir();
   bus = await startBusWith(dir, (s) => permissiveBusConfig(s));
 });
-afterEach((ctx) => {
-  if (ctx.task.result?.state === 'fail') rec.failedTests.push(ctx.task.name);
-});
+rec.recordFailures();
 afterAll(async () => {
   await killDaemon(daemon);
   await Promise.all(clients.map((c) => c.close()));

@@ -8,7 +8,7 @@
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ChronosClient } from '../../src/client/index.js';
 import { ERRORS } from '../../src/dbus/interface.js';
 import {
@@ -45,9 +45,7 @@ let bus: Bus | undefined;
 let daemon: Daemon | undefined;
 let clients: ChronosClient[] = [];
 
-afterEach((ctx) => {
-  if (ctx.task.result?.state === 'fail') rec.failedTests.push(ctx.task.name);
-});
+rec.recordFailures();
 afterAll(async () => {
   await killDaemon(daemon);
   await Promise.all(clients.map((c) => c.close()));

@@ -3,7 +3,7 @@
 // it still counts against the unit.
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { PROFILE, ROOT, SEED, sh } from './helpers/env.js';
 import { SectionRecorder } from './helpers/report.js';
 
@@ -11,9 +11,7 @@ const UNIT = path.join(ROOT, 'packaging', 'systemd', 'chronosd.service');
 const SCRIPT = path.join(ROOT, 'scripts', 'check-security.sh');
 const rec = new SectionRecorder('exposure', 'systemd-analyze security --offline=yes packaging/systemd/chronosd.service', PROFILE, SEED);
 
-afterEach((ctx) => {
-  if (ctx.task.result?.state === 'fail') rec.failedTests.push(ctx.task.name);
-});
+rec.recordFailures();
 afterAll(() => rec.finish());
 
 const haveAnalyze = sh('sh', ['-c', 'command -v systemd-analyze']).code === 0;

@@ -6,7 +6,7 @@
 // one-line text and no JS stack; the daemon must never die; the clock must advance by exactly
 // the number of valid advancing calls and log exactly the valid events; its peak RSS must stay
 // within 1.5x its peak during a warm-up of the same mix.
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import dbus from 'dbus-next';
 import type { MessageBus } from 'dbus-next';
 import fs from 'node:fs';
@@ -60,9 +60,7 @@ beforeAll(async () => {
   dir = openTempDir();
   bus = await startBusWith(dir, (s) => permissiveBusConfig(s, MAX_MESSAGE));
 });
-afterEach((ctx) => {
-  if (ctx.task.result?.state === 'fail') rec.failedTests.push(ctx.task.name);
-});
+rec.recordFailures();
 afterAll(async () => {
   try {
     conn?.disconnect();

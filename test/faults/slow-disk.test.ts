@@ -7,7 +7,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ChronosClient } from '../../src/client/index.js';
 import {
   IS_ROOT,
@@ -42,9 +42,7 @@ beforeAll(async () => {
   dir = openTempDir();
   bus = await startBusWith(dir, (s) => permissiveBusConfig(s));
 });
-afterEach((ctx) => {
-  if (ctx.task.result?.state === 'fail') rec.failedTests.push(ctx.task.name);
-});
+rec.recordFailures();
 afterAll(async () => {
   tracer?.kill('SIGKILL');
   await killDaemon(daemon);

@@ -1,3 +1,4 @@
+import { afterEach } from 'vitest';
 // The suite's figures: each test file records one section (measured counters, figures and
 // notes) into test/faults/results/last.json in its afterAll, even when a test failed, and
 // RELIABILITY.md is rewritten from that file every time. Files run one after the other, so
@@ -178,6 +179,13 @@ export class SectionRecorder {
     readonly profile: Profile,
     readonly seed: number,
   ) {}
+
+  /** Records the name of every failing test of the calling file (call at its top level). */
+  recordFailures(): void {
+    afterEach((ctx) => {
+      if (ctx.task.result?.state === 'fail') this.failedTests.push(ctx.task.name);
+    });
+  }
 
   add(k: keyof Counters, n: number): void {
     this.counters[k] = (this.counters[k] ?? 0) + n;
