@@ -81,67 +81,89 @@ export const ERRORS = {
 
 export type ErrorName = (typeof ERRORS)[keyof typeof ERRORS];
 
+/**
+ * The standard interfaces the object implements, described like METHODS: the service checks
+ * calls against these signatures and the introspection XML is written from them.
+ */
+export const STANDARD_METHODS = {
+  [PEER_INTERFACE]: {
+    Ping: method([], []),
+    GetMachineId: method([], [{ name: 'machine_uuid', type: 's' }]),
+  },
+  [INTROSPECTABLE_INTERFACE]: {
+    Introspect: method([], [{ name: 'xml_data', type: 's' }]),
+  },
+  [PROPERTIES_INTERFACE]: {
+    Get: method(
+      [
+        { name: 'interface_name', type: 's' },
+        { name: 'property_name', type: 's' },
+      ],
+      [{ name: 'value', type: 'v' }],
+    ),
+    GetAll: method([{ name: 'interface_name', type: 's' }], [{ name: 'props', type: 'a{sv}' }]),
+    Set: method(
+      [
+        { name: 'interface_name', type: 's' },
+        { name: 'property_name', type: 's' },
+        { name: 'value', type: 'v' },
+      ],
+      [],
+    ),
+  },
+} as const satisfies Record<string, Record<string, MethodSpec>>;
+
+const STANDARD_SIGNALS: Record<string, Record<string, readonly Arg[]>> = {
+  [PROPERTIES_INTERFACE]: {
+    PropertiesChanged: [
+      { name: 'interface_name', type: 's' },
+      { name: 'changed_properties', type: 'a{sv}' },
+      { name: 'invalidated_properties', type: 'as' },
+    ],
+  },
+};
+
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/"/g, '&quot;');
 
 function argXml(a: Arg, direction?: 'in' | 'out'): string {
   return `      <arg name="${esc(a.name)}" type="${esc(a.type)}"${direction ? ` direction="${direction}"` : ''}/>\n`;
 }
 
-/** The Chronos interface as introspection XML (one <interface> element). */
-export function chronosInterfaceXml(): string {
-  let x = `  <interface name="${INTERFACE}">\n`;
-  for (const [name, m] of Object.entries(METHODS) as [string, MethodSpec][]) {
-    x += `    <method name="${name}">\n`;
+/** One <interface> element: its methods, then signals, then read-only properties. */
+function interfaceXml(
+  name: string,
+  methods: Record<string, MethodSpec>,
+  signals: Record<string, readonly Arg[]> = {},
+  properties: Record<string, { type: string }> = {},
+): string {
+  let x = `  <interface name="${name}">\n`;
+  for (const [member, m] of Object.entries(methods)) {
+    x += `    <method name="${member}">\n`;
     for (const a of m.in) x += argXml(a, 'in');
     for (const a of m.out) x += argXml(a, 'out');
     x += `    </method>\n`;
   }
-  for (const [name, args] of Object.entries(SIGNALS)) {
-    x += `    <signal name="${name}">\n`;
+  for (const [member, args] of Object.entries(signals)) {
+    x += `    <signal name="${member}">\n`;
     for (const a of args) x += argXml(a);
     x += `    </signal>\n`;
   }
-  for (const [name, p] of Object.entries(PROPERTIES)) {
-    x += `    <property name="${name}" type="${p.type}" access="read">\n`;
+  for (const [prop, p] of Object.entries(properties)) {
+    x += `    <property name="${prop}" type="${p.type}" access="read">\n`;
     x += `      <annotation name="org.freedesktop.DBus.Property.EmitsChangedSignal" value="false"/>\n`;
     x += `    </property>\n`;
   }
   return x + `  </interface>\n`;
 }
 
-const STANDARD_INTERFACES_XML = `  <interface name="${PEER_INTERFACE}">
-    <method name="Ping"/>
-    <method name="GetMachineId">
-      <arg name="machine_uuid" type="s" direction="out"/>
-    </method>
-  </interface>
-  <interface name="${INTROSPECTABLE_INTERFACE}">
-    <method name="Introspect">
-      <arg name="xml_data" type="s" direction="out"/>
-    </method>
-  </interface>
-  <interface name="${PROPERTIES_INTERFACE}">
-    <method name="Get">
-      <arg name="interface_name" type="s" direction="in"/>
-      <arg name="property_name" type="s" direction="in"/>
-      <arg name="value" type="v" direction="out"/>
-    </method>
-    <method name="GetAll">
-      <arg name="interface_name" type="s" direction="in"/>
-      <arg name="props" type="a{sv}" direction="out"/>
-    </method>
-    <method name="Set">
-      <arg name="interface_name" type="s" direction="in"/>
-      <arg name="property_name" type="s" direction="in"/>
-      <arg name="value" type="v" direction="in"/>
-    </method>
-    <signal name="PropertiesChanged">
-      <arg name="interface_name" type="s"/>
-      <arg name="changed_properties" type="a{sv}"/>
-      <arg name="invalidated_properties" type="as"/>
-    </signal>
-  </interface>
-`;
+/** The Chronos interface as introspection XML (one <interface> element). */
+export function chronosInterfaceXml(): string {
+  return interfaceXml(INTERFACE, METHODS, SIGNALS, PROPERTIES);
+}
+
+const STANDARD_INTERFACES_XML = Object.entries(STANDARD_METHODS)
+  .map(([name, methods]) => interfaceXml(name, methods, STANDARD_SIGNALS[name]))
+  .join('');
 
 const DOCTYPE =
   '<!DOCTYPE node PUBLIC "-//freedesktop//DTD D-BUS Object Introspection 1.0//EN"\n' +

@@ -21,9 +21,11 @@ import {
   PEER_INTERFACE,
   PROPERTIES,
   PROPERTIES_INTERFACE,
+  STANDARD_METHODS,
   introspectXml,
   type ErrorName,
   type MethodName,
+  type MethodSpec,
 } from './interface.js';
 import { attachChronosFastPath, type FastPath } from './fast/index.js';
 
@@ -54,11 +56,8 @@ export class CallError extends Error {
 
 type Call = DBusMessage & { flags: number; sender: string; serial: number };
 
-const STANDARD_MEMBERS: Record<string, Record<string, string>> = {
-  [PEER_INTERFACE]: { Ping: '', GetMachineId: '' },
-  [INTROSPECTABLE_INTERFACE]: { Introspect: '' },
-  [PROPERTIES_INTERFACE]: { Get: 'ss', GetAll: 's', Set: 'ssv' },
-};
+// Indexed by the interface and member names calls carry.
+const STANDARD_MEMBERS: Record<string, Record<string, MethodSpec>> = STANDARD_METHODS;
 
 function readMachineId(): string {
   for (const f of ['/etc/machine-id', '/var/lib/dbus/machine-id']) {
@@ -255,8 +254,7 @@ export class ChronosService {
   // ---- standard interfaces -------------------------------------------------------------
 
   private standard(call: Call, iface: string, member: string, signature: string): void {
-    const members = STANDARD_MEMBERS[iface] ?? {};
-    const expected = members[member];
+    const expected = STANDARD_MEMBERS[iface]?.[member]?.inSignature;
     if (expected === undefined) throw new CallError(ERRORS.UnknownMethod, `no method '${member}' in interface ${iface}`);
     if (signature !== expected) {
       throw new CallError(ERRORS.InvalidArgs, `${iface}.${member} takes signature '${expected}', got '${signature}'`);
