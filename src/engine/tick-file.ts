@@ -152,8 +152,8 @@ export class TickFile {
    * TickFileWriteError otherwise (the previous durable value then still stands).
    */
   write(value: bigint): Promise<void> {
-    const data = Buffer.from(formatTickText(value), 'latin1');
     if (!this.clean) return this.replace(value);
+    const data = Buffer.from(formatTickText(value), 'latin1');
     let fd: number;
     try {
       fd = this.openForWrite();
@@ -161,7 +161,7 @@ export class TickFile {
       // Removed behind our back: re-create it from the durable value we hold (this fails if
       // the directory is gone). Any other refusal is the operator's or the disk's word.
       if (errnoOf(err) === 'ENOENT') return this.replace(value);
-      return Promise.reject(new TickFileWriteError(this.path, errnoOf(err), describe(err)));
+      return Promise.reject(this.writeError(err));
     }
     try {
       // Longer than what we write (replaced by someone, or a failed larger write before a
@@ -175,35 +175,35 @@ export class TickFile {
       if (n !== data.length) throw Object.assign(new Error('short write'), { code: 'EIO', syscall: 'write' });
     } catch (err) {
       fs.closeSync(fd);
-      return Promise.reject(new TickFileWriteError(this.path, errnoOf(err), describe(err)));
+      return Promise.reject(this.writeError(err));
     }
+    // After a failed flush the whole value is written again next time, so a page whose
+    // writeback failed cannot linger as a stale "clean" copy.
     const started = performance.now();
-    if (!this.poolFlush) {
-      let failure: unknown = null;
-      try {
-        fs.fdatasyncSync(fd);
-      } catch (e) {
-        failure = e;
-      }
+    const finish = (syncErr: unknown): TickFileWriteError | null => {
+      let failure = syncErr;
       try {
         fs.closeSync(fd);
       } catch (e) {
         failure ??= e;
       }
       this.poolFlush = performance.now() - started > this.slowFlushMs;
-      return failure ? Promise.reject(this.flushError(failure)) : Promise.resolve();
+      return failure ? this.writeError(failure) : null;
+    };
+    if (!this.poolFlush) {
+      let syncErr: unknown = null;
+      try {
+        fs.fdatasyncSync(fd);
+      } catch (e) {
+        syncErr = e;
+      }
+      const failure = finish(syncErr);
+      return failure ? Promise.reject(failure) : Promise.resolve();
     }
     return new Promise((resolve, reject) => {
       fs.fdatasync(fd, (err) => {
-        let closeErr: unknown = null;
-        try {
-          fs.closeSync(fd);
-        } catch (e) {
-          closeErr = e;
-        }
-        this.poolFlush = performance.now() - started > this.slowFlushMs;
-        const failure = err ?? closeErr;
-        if (failure) reject(this.flushError(failure));
+        const failure = finish(err);
+        if (failure) reject(failure);
         else resolve();
       });
     });
@@ -214,10 +214,8 @@ export class TickFile {
     return this.poolFlush ? 'pool' : 'main';
   }
 
-  // The whole value is written again next time, so a page whose writeback failed cannot
-  // linger as a stale "clean" copy.
-  private flushError(failure: unknown): TickFileWriteError {
-    return new TickFileWriteError(this.path, errnoOf(failure), describe(failure));
+  private writeError(err: unknown): TickFileWriteError {
+    return new TickFileWriteError(this.path, errnoOf(err), describe(err));
   }
 
   // Read-write for the one-byte probe; O_NOATIME so that the probe does not dirty the inode
@@ -239,7 +237,7 @@ export class TickFile {
       return Promise.resolve();
     } catch (err) {
       this.clean = false;
-      return Promise.reject(new TickFileWriteError(this.path, errnoOf(err), describe(err)));
+      return Promise.reject(this.writeError(err));
     }
   }
 
