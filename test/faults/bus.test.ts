@@ -2,7 +2,6 @@
 // the daemon. The daemon must exit with code 3 (bus lost) with every acknowledged tick
 // durable, and a daemon started on a new bus must continue from the file. How long the
 // daemon takes to notice and exit is measured and recorded, not asserted.
-import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ChronosClient } from '../../src/client/index.js';
@@ -21,6 +20,7 @@ import {
   sleep,
   spawnDaemon,
   startBusWith,
+  tearDown,
   type Bus,
   type Daemon,
 } from './helpers/env.js';
@@ -41,10 +41,7 @@ beforeAll(() => {
 });
 rec.recordFailures();
 afterAll(async () => {
-  await killDaemon(daemon);
-  await Promise.all(clients.map((c) => c.close()));
-  await bus?.stop();
-  if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  await tearDown({ daemon, clients, bus, dir });
   rec.finish();
 });
 

@@ -2,7 +2,6 @@
 // while 8 clients keep calls in flight, then restarted on the same tick file, over and over.
 // After every crash the file must parse and hold at least every tick acknowledged; no tick
 // may ever be acknowledged twice; the gap a crash burns is measured.
-import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ChronosClient } from '../../src/client/index.js';
@@ -10,7 +9,6 @@ import {
   PROFILE,
   SEED,
   counts,
-  killDaemon,
   maxBig,
   openTempDir,
   percentile,
@@ -21,6 +19,7 @@ import {
   sleep,
   spawnDaemon,
   startBusWith,
+  tearDown,
   type Bus,
   type Daemon,
 } from './helpers/env.js';
@@ -43,10 +42,7 @@ beforeAll(async () => {
 });
 rec.recordFailures();
 afterAll(async () => {
-  await killDaemon(daemon);
-  await Promise.all(clients.map((c) => c.close()));
-  await bus?.stop();
-  if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  await tearDown({ daemon, clients, bus, dir });
   rec.finish();
 });
 

@@ -17,7 +17,6 @@ import {
   ROOT_SKIP_REASON,
   SEED,
   counts,
-  killDaemon,
   maxBig,
   openTempDir,
   permissiveBusConfig,
@@ -28,6 +27,7 @@ import {
   sleep,
   spawnDaemon,
   startBusWith,
+  tearDown,
   type Bus,
   type Daemon,
 } from './helpers/env.js';
@@ -47,9 +47,7 @@ let clients: ChronosClient[] = [];
 
 rec.recordFailures();
 afterAll(async () => {
-  await killDaemon(daemon);
-  await Promise.all(clients.map((c) => c.close()));
-  await bus?.stop();
+  await tearDown({ daemon, clients, bus });
   if (mounted) {
     sh('mount', ['-o', 'remount,rw', mnt]);
     sh('umount', [mnt]).code === 0 || sh('umount', ['-l', mnt]);

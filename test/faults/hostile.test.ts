@@ -9,7 +9,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import dbus from 'dbus-next';
 import type { MessageBus } from 'dbus-next';
-import fs from 'node:fs';
 import path from 'node:path';
 import { connectBus, busStream } from '../../src/dbus/bus.js';
 import { parsePhiTimestamp } from '../../src/client/index.js';
@@ -28,6 +27,7 @@ import {
   sleep,
   spawnDaemon,
   startBusWith,
+  tearDown,
   type Bus,
   type Daemon,
 } from './helpers/env.js';
@@ -67,9 +67,7 @@ afterAll(async () => {
   } catch {
     // gone
   }
-  await killDaemon(daemon);
-  await bus?.stop();
-  if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  await tearDown({ daemon, bus, dir });
   rec.finish();
 });
 

@@ -3,7 +3,6 @@
 // tick, later ones find the name released. The file then holds exactly the largest tick
 // acknowledged, the stop line says so, and the exit code is 0. Repeated over restarts on one
 // tick file, so each start continues where the last stop left off.
-import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ChronosClient } from '../../src/client/index.js';
@@ -11,7 +10,6 @@ import {
   PROFILE,
   SEED,
   counts,
-  killDaemon,
   maxBig,
   openTempDir,
   percentile,
@@ -22,6 +20,7 @@ import {
   sleep,
   spawnDaemon,
   startBusWith,
+  tearDown,
   type Bus,
   type Daemon,
 } from './helpers/env.js';
@@ -43,10 +42,7 @@ beforeAll(async () => {
 });
 rec.recordFailures();
 afterAll(async () => {
-  await killDaemon(daemon);
-  await Promise.all(clients.map((c) => c.close()));
-  await bus?.stop();
-  if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  await tearDown({ daemon, clients, bus, dir });
   rec.finish();
 });
 

@@ -15,7 +15,6 @@ import {
   ROOT_SKIP_REASON,
   SEED,
   counts,
-  killDaemon,
   openTempDir,
   permissiveBusConfig,
   privateBundle,
@@ -23,6 +22,7 @@ import {
   sleep,
   spawnDaemon,
   startBusWith,
+  tearDown,
   type Bus,
   type Daemon,
 } from './helpers/env.js';
@@ -45,10 +45,7 @@ beforeAll(async () => {
 rec.recordFailures();
 afterAll(async () => {
   tracer?.kill('SIGKILL');
-  await killDaemon(daemon);
-  await client?.close();
-  await bus?.stop();
-  if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  await tearDown({ daemon, clients: client ? [client] : [], bus, dir });
   if (!IS_ROOT) rec.notes.push(`skipped: ${ROOT_SKIP_REASON}`);
   rec.finish();
 });

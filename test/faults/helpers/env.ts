@@ -178,6 +178,14 @@ export async function killDaemon(d: Daemon | undefined, signal: NodeJS.Signals =
   await d.exited;
 }
 
+/** What a section leaves behind: its daemon killed, its clients closed, its bus stopped, its folder removed. */
+export async function tearDown(o: { daemon?: Daemon | undefined; clients?: Array<{ close(): Promise<void> }>; bus?: Bus | undefined; dir?: string | undefined }): Promise<void> {
+  await killDaemon(o.daemon);
+  await Promise.all((o.clients ?? []).map((c) => c.close()));
+  await o.bus?.stop();
+  if (o.dir) fs.rmSync(o.dir, { recursive: true, force: true });
+}
+
 /** Strict reading of a tick file: exactly ASCII digits and a newline, as the daemon writes it. */
 export function readTickStrict(file: string): bigint {
   const text = fs.readFileSync(file, 'latin1');
