@@ -19,6 +19,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync, c
 import { dirname, join, resolve, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createRequire } from "node:module";
+import { appBundleOptions } from "./scripts/app-bundle.mjs";
 
 const root = dirname(fileURLToPath(import.meta.url));
 const require = createRequire(join(root, "package.json"));
@@ -57,26 +58,7 @@ mkdirSync(dist, { recursive: true });
 
 // 1. The application bundle.
 const t0 = Date.now();
-await esbuild.build({
-  entryPoints: [entry],
-  outfile: join(dist, "chronos.cjs"),
-  bundle: true,
-  platform: "node",
-  format: "cjs",
-  target: "node24",
-  // x11 cannot be resolved; usocket is an optional native module that
-  // dbus-next requires inside try/catch (NOTES section 1).
-  external: ["x11", "usocket"],
-  // Let a placeholder entry outside the repo still resolve our node_modules.
-  nodePaths: [join(root, "node_modules")],
-  define: {
-    __CHRONOS_VERSION__: JSON.stringify(version),
-    __CHRONOS_NODE_VERSION__: JSON.stringify(`v${nodeVersion}`),
-  },
-  sourcemap: false,
-  legalComments: "none",
-  logLevel: "warning",
-});
+await esbuild.build(appBundleOptions(root, entry, join(dist, "chronos.cjs")));
 log(`bundled ${relative(root, entry)} -> dist/chronos.cjs (${Math.round(statSync(join(dist, "chronos.cjs")).size / 1024)} KiB, ${Date.now() - t0} ms)`);
 
 // 2. The client library (optional until src/client/index.ts exists).

