@@ -11,8 +11,8 @@ import { MAX_TICK } from './tick-file.js';
 
 /** Where durable ticks go. TickFile implements it; tests may inject faults. */
 export interface TickStore {
-  /** Makes `value` durable; `batch` is how many calls wait on this write (a hint). */
-  write(value: bigint, batch: number): Promise<void>;
+  /** Makes `value` durable. */
+  write(value: bigint): Promise<void>;
 }
 
 export class OverflowError extends Error {
@@ -109,7 +109,7 @@ export class Clock {
     this.flushing = true;
     let p: Promise<void>;
     try {
-      p = this.store.write(target, served);
+      p = this.store.write(target);
     } catch (err) {
       p = Promise.reject(err);
     }

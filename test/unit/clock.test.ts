@@ -84,8 +84,8 @@ describe('Clock', () => {
   it('cuts a batch at the end of the turn: calls of one turn share a flush, later ones wait for the next', async () => {
     const events: string[] = [];
     const store: TickStore = {
-      write: async (value, batch) => {
-        events.push(`write ${value} batch ${batch}`);
+      write: async (value) => {
+        events.push(`write ${value}`);
         await new Promise((r) => setImmediate(r));
       },
     };
@@ -98,12 +98,12 @@ describe('Clock', () => {
     const second = Array.from({ length: 2 }, () => clock.next().then((t) => events.push(`answer ${t}`)));
     await Promise.all([...first, ...second]);
     expect(events).toEqual([
-      'write 4 batch 4',
+      'write 4',
       'answer 1',
       'answer 2',
       'answer 3',
       'answer 4',
-      'write 6 batch 2',
+      'write 6',
       'answer 5',
       'answer 6',
     ]);
