@@ -116,6 +116,7 @@ typedef struct {
   uint64_t tick;
 } Waiting;
 
+/* Answers `call` with its tick (unless it asked for no reply) and lets go of it. */
 static void answer(DBusConnection *c, DBusMessage *call, uint64_t t) {
   if (!dbus_message_get_no_reply(call)) {
     dbus_uint64_t v = t;
@@ -205,12 +206,12 @@ int main(int argc, char **argv) {
   if (dbus_bus_request_name(c, name, DBUS_NAME_FLAG_DO_NOT_QUEUE, &err) != DBUS_REQUEST_NAME_REPLY_PRIMARY_OWNER)
     die("RequestName", dbus_error_is_set(&err) ? err.message : "not the primary owner");
 
+  fprintf(stderr, "durable-echo: serving %s from tick %" PRIu64 "\n", name, tick);
   if (has_flag(argc, argv, "--pipeline")) run_pipeline(c, tick);
 
   size_t cap = 256, n;
   DBusMessage **batch = malloc(cap * sizeof *batch);
   if (!batch) die("malloc", NULL);
-  fprintf(stderr, "durable-echo: serving %s from tick %" PRIu64 "\n", name, tick);
 
   for (;;) {
     /* Block until the socket is readable, then take everything it holds (non-blocking passes
@@ -238,16 +239,7 @@ int main(int argc, char **argv) {
     uint64_t base = tick;
     tick += n;
     write_tick(file, tick);
-    for (size_t i = 0; i < n; i++) {
-      if (!dbus_message_get_no_reply(batch[i])) {
-        dbus_uint64_t t = base + i + 1;
-        DBusMessage *r = dbus_message_new_method_return(batch[i]);
-        if (!r || !dbus_message_append_args(r, DBUS_TYPE_UINT64, &t, DBUS_TYPE_INVALID) || !dbus_connection_send(c, r, NULL))
-          die("reply", "out of memory");
-        dbus_message_unref(r);
-      }
-      dbus_message_unref(batch[i]);
-    }
+    for (size_t i = 0; i < n; i++) answer(c, batch[i], base + i + 1);
     dbus_connection_flush(c);
   }
   fprintf(stderr, "durable-echo: disconnected at tick %" PRIu64 "\n", tick);
