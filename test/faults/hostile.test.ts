@@ -275,6 +275,24 @@ function runCli(c: CliCase, s: Stats): void {
   if (badText) anomaly(s, fake, badText);
 }
 
+/** Samples the RSS of `pid` every 200 ms from now on; stop() ends it and returns the peak (KiB). */
+function sampleRssPeak(pid: number): { stop(): number } {
+  let peak = rssKiB(pid);
+  const timer = setInterval(() => {
+    try {
+      peak = Math.max(peak, rssKiB(pid));
+    } catch {
+      // the daemon is gone: the assertions after the run say so
+    }
+  }, 200);
+  return {
+    stop() {
+      clearInterval(timer);
+      return peak;
+    },
+  };
+}
+
 describe('hostile input', () => {
   it(`${CALLS.toLocaleString('en-US')} generated calls: only valid replies and named errors, no stack, the daemon lives, memory bounded`, async () => {
     const bundle = privateBundle(dir);
@@ -289,28 +307,14 @@ describe('hostile input', () => {
     // the heap lazily, so one sample after the warm-up may catch it anywhere between a fresh
     // collection and a full young generation (169 and 258 MB in two runs); peaks compare like
     // with like, and a leak still raises the second.
-    let rssWarmPeak = rssKiB(pid);
-    const warmSampler = setInterval(() => {
-      try {
-        rssWarmPeak = Math.max(rssWarmPeak, rssKiB(pid));
-      } catch {
-        // the daemon is gone: the assertions below say so
-      }
-    }, 200);
+    const warmSampler = sampleRssPeak(pid);
     const warm = newStats();
     await runMany(conn, new Generator(prng(SEED + 1), MAX_STRING), WARMUP, warm);
     await sync(conn);
-    clearInterval(warmSampler);
+    const rssWarmPeak = warmSampler.stop();
     await sleep(1000);
     const rssBefore = rssKiB(pid);
-    let rssPeak = rssBefore;
-    const sampler = setInterval(() => {
-      try {
-        rssPeak = Math.max(rssPeak, rssKiB(pid));
-      } catch {
-        // the daemon is gone: the assertions below say so
-      }
-    }, 200);
+    const sampler = sampleRssPeak(pid);
 
     const tickStart = await sync(conn);
     const linesStart = daemon.stdoutLines() + 0;
@@ -340,7 +344,7 @@ describe('hostile input', () => {
     for (let i = 0; i < 100 && daemon.stdoutLines() < expectedLines; i++) await sleep(50);
     await sleep(200);
     await sleep(1000);
-    clearInterval(sampler);
+    const rssPeak = sampler.stop();
     const alive = daemon.alive();
     const rssAfter = alive ? rssKiB(pid) : NaN;
     const growth = rssPeak / rssWarmPeak;
