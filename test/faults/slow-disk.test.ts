@@ -50,10 +50,10 @@ afterAll(async () => {
   rec.finish();
 });
 
-/** Whether every thread of `pid` is traced (strace -f attaches them one by one). */
-function allThreadsTraced(pid: number): boolean {
+/** Whether every thread of `pid` is traced, or none is (strace -f attaches and detaches them one by one). */
+function everyThread(pid: number, traced: boolean): boolean {
   const tasks = fs.readdirSync(`/proc/${pid}/task`);
-  return tasks.every((t) => /^TracerPid:\s*[1-9]/m.test(fs.readFileSync(`/proc/${pid}/task/${t}/status`, 'utf8')));
+  return tasks.every((t) => (traced ? /^TracerPid:\s*[1-9]/m : /^TracerPid:\s*0$/m).test(fs.readFileSync(`/proc/${pid}/task/${t}/status`, 'utf8')));
 }
 
 /** Attaches strace to every thread of `pid`, delaying each fdatasync by DELAY_MS. */
@@ -63,11 +63,11 @@ async function slowDown(pid: number): Promise<ChildProcess> {
   });
   let err = '';
   p.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-  for (let i = 0; i < 1000 && !allThreadsTraced(pid); i++) {
+  for (let i = 0; i < 1000 && !everyThread(pid, true); i++) {
     if (p.exitCode !== null) throw new Error(`strace exited: ${err}`);
     await sleep(5);
   }
-  if (!allThreadsTraced(pid)) throw new Error(`strace did not attach to every thread: ${err}`);
+  if (!everyThread(pid, true)) throw new Error(`strace did not attach to every thread: ${err}`);
   return p;
 }
 
@@ -76,7 +76,7 @@ async function speedUp(p: ChildProcess, pid: number): Promise<void> {
   const exited = new Promise((r) => p.once('exit', r));
   p.kill('SIGTERM');
   await exited;
-  for (let i = 0; i < 1000 && fs.readdirSync(`/proc/${pid}/task`).some((t) => !/^TracerPid:\s*0$/m.test(fs.readFileSync(`/proc/${pid}/task/${t}/status`, 'utf8'))); i++) await sleep(5);
+  for (let i = 0; i < 1000 && !everyThread(pid, false); i++) await sleep(5);
 }
 
 const settled = <T>(p: Promise<T>) => {
