@@ -1,8 +1,8 @@
-import { afterEach } from 'vitest';
 // The suite's figures: each test file records one section (measured counters, figures and
 // notes) into test/faults/results/last.json in its afterAll, even when a test failed, and
 // RELIABILITY.md is rewritten from that file every time. Files run one after the other, so
 // the last one to finish leaves the complete table.
+import { afterEach } from 'vitest';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Profile } from './env.js';
